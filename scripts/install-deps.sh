@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The Debian tools ctrsnap shells out to or tests against; installs only what is missing.
+set -euo pipefail
+need=()
+for pair in mount:mount cp:coreutils tar:tar pigz:pigz zstd:zstd gzip:gzip mandoc:mandoc getfattr:attr containerd:containerd ctr:containerd; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "install as root: apt-get install -y ${need[*]}" >&2; exit 1; fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
+fi

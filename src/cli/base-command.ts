@@ -1,0 +1,79 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
+import type {LocalSnapshotter} from '../core/local.js'
+import {SNAPSHOTTERS} from '../core/snapshotter.js'
+import {renderError} from './exit-codes.js'
+
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/**
+ * Every ctrsnap command: global --root/--snapshotter, exact-byte output, and
+ * one error path (one line on stderr, the exit code of the error's class).
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    root: Flags.string({
+      summary: 'Root directory of the snapshot store.',
+      env: 'CTRSNAP_ROOT',
+      default: DEFAULT_ROOT,
+      helpGroup: 'GLOBAL',
+      helpValue: 'DIR',
+    }),
+    snapshotter: Flags.string({
+      summary: 'Snapshotter to use.',
+      env: 'CTRSNAP_SNAPSHOTTER',
+      default: 'overlayfs',
+      options: [...SNAPSHOTTERS],
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  /** oclif's usage line is rebuilt from this; keep it in ctr's words. */
+  static override usage: string | string[] = ''
+
+  protected flags!: CommandFlags<T>
+  protected args!: CommandArgs<T>
+  /** Every positional argument, for commands that take a list (strict = false). */
+  protected positional!: string[]
+
+  override async init(): Promise<void> {
+    await super.init()
+    const ctor = this.ctor as typeof BaseCommand
+    const {args, argv, flags} = await this.parse({
+      flags: ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: ctor.enableJsonFlag,
+      args: ctor.args,
+      strict: ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+    this.positional = argv as string[]
+  }
+
+  protected snapshotter(): LocalSnapshotter {
+    return openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+  }
+
+  /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
+  protected out(text: string): void {
+    process.stdout.write(text)
+  }
+
+  protected json(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+  }
+
+  override async catch(err: Error & {exitCode?: number}): Promise<void> {
+    const r = renderError(err)
+    if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
+    if (this.jsonEnabled()) {
+      this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
+    } else {
+      process.stderr.write(`ctrsnap: ${r.message}\n`)
+      if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${(this.ctor as typeof BaseCommand).usage}\n`)
+    }
+    process.exitCode = r.exitCode
+  }
+}

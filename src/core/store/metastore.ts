@@ -1,0 +1,151 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import type {BindParams, Database, SqlValue} from 'sql.js'
+import {CorruptStoreError, SnapshotError, UnavailableError} from '../errors.js'
+import {writeFileAtomic} from './atomic-file.js'
+import {acquireLock} from './lock.js'
+import {migrate} from './schema.js'
+import {loadSqlJs} from './sqljs.js'
+
+export const DB_FILE = 'metadata.db'
+
+/** A thin typed wrapper over one in-memory sql.js database. */
+export class Db {
+  constructor(readonly raw: Database) {}
+
+  all<T>(sql: string, params: BindParams = []): T[] {
+    const stmt = this.raw.prepare(sql)
+    try {
+      stmt.bind(params)
+      const rows: T[] = []
+      while (stmt.step()) rows.push(stmt.getAsObject() as T)
+      return rows
+    } finally {
+      stmt.free()
+    }
+  }
+
+  get<T>(sql: string, params: BindParams = []): T | undefined {
+    return this.all<T>(sql, params)[0]
+  }
+
+  /** Rows as arrays: cheaper than objects for large scans. */
+  values(sql: string, params: BindParams = []): SqlValue[][] {
+    const stmt = this.raw.prepare(sql)
+    try {
+      stmt.bind(params)
+      const rows: SqlValue[][] = []
+      while (stmt.step()) rows.push(stmt.get())
+      return rows
+    } finally {
+      stmt.free()
+    }
+  }
+
+  run(sql: string, params: BindParams = []): void {
+    this.raw.run(sql, params)
+  }
+
+  lastInsertId(): number {
+    return Number(this.raw.exec('SELECT last_insert_rowid()')[0]!.values[0]![0])
+  }
+}
+
+export interface WriteTx {
+  db: Db
+  /**
+   * Persist the changes made so far, durably, while still holding the lock.
+   * Disk work that must follow the metadata (removal) goes after this call;
+   * disk work that must precede it (creation) goes before.
+   */
+  commit(): void
+}
+
+function storeError(action: string, file: string, err: unknown): SnapshotError {
+  if (err instanceof SnapshotError) return err
+  const code = (err as NodeJS.ErrnoException).code
+  return new UnavailableError(`cannot ${action} ${file}: ${code ?? (err as Error).message}`, {cause: err})
+}
+
+async function load(file: string): Promise<{db: Database; changed: boolean}> {
+  let buf: Buffer | undefined
+  try {
+    buf = fs.readFileSync(file)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('read', file, err)
+  }
+  const SQL = await loadSqlJs()
+  let db: Database
+  try {
+    db = new SQL.Database(buf)
+  } catch (err) {
+    throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (${(err as Error).message})`, {cause: err})
+  }
+  const changed = migrate(db, file)
+  return {db, changed: changed || buf === undefined}
+}
+
+/**
+ * The metadata of one snapshotter root: `<dir>/metadata.db`, a SQLite file
+ * held whole in memory by sql.js. Readers take no lock: writers replace the
+ * file atomically, so a reader sees the old or the new state. A writer locks
+ * before it loads, or concurrent read-modify-write cycles would lose updates.
+ */
+export class Metastore {
+  constructor(readonly dir: string) {}
+
+  get file(): string {
+    return path.join(this.dir, DB_FILE)
+  }
+
+  /** A snapshot of the current state; a missing file reads as an empty store and creates nothing. */
+  async read(): Promise<Db> {
+    return new Db((await load(this.file)).db)
+  }
+
+  /**
+   * Run `fn` under the root's lock on a fresh load of the file. Changes are
+   * persisted when `fn` calls `tx.commit()` or returns; if `fn` throws before
+   * committing, the file is left untouched.
+   */
+  async write<T>(fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
+    try {
+      fs.mkdirSync(this.dir, {recursive: true, mode: 0o700})
+    } catch (err) {
+      throw storeError('create', this.dir, err)
+    }
+    const lock = await acquireLock(this.file)
+    try {
+      const {db: raw} = await load(this.file)
+      const db = new Db(raw)
+      let committed = false
+      const tx: WriteTx = {
+        db,
+        commit: () => {
+          lock.assertHeld()
+          let data: Uint8Array
+          try {
+            data = raw.export()
+          } catch (err) {
+            throw storeError('serialise', this.file, err)
+          }
+          try {
+            writeFileAtomic(this.file, data)
+          } catch (err) {
+            throw storeError('write', this.file, err)
+          }
+          committed = true
+        },
+      }
+      try {
+        const result = await fn(tx)
+        if (!committed) tx.commit()
+        return result
+      } finally {
+        raw.close()
+      }
+    } finally {
+      await lock.release()
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import type {Database} from 'sql.js'
+import {CorruptStoreError} from '../errors.js'
+
+/**
+ * Ordered migrations; migration i takes user_version i to i+1. Append only:
+ * a released step is never edited, so every file reaches the same schema.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE snapshots (
+     id        INTEGER PRIMARY KEY AUTOINCREMENT,
+     key       TEXT NOT NULL UNIQUE,
+     kind      TEXT NOT NULL CHECK (kind IN ('View', 'Active', 'Committed')),
+     parent_id INTEGER REFERENCES snapshots(id),
+     created   TEXT NOT NULL,
+     updated   TEXT NOT NULL,
+     size      INTEGER NOT NULL DEFAULT 0,
+     inodes    INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX snapshots_parent ON snapshots(parent_id);
+   CREATE TABLE labels (
+     snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+     key         TEXT NOT NULL,
+     value       TEXT NOT NULL,
+     PRIMARY KEY (snapshot_id, key)
+   ) WITHOUT ROWID;`,
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+/** Bring an opened database to SCHEMA_VERSION; returns true when it changed anything. */
+export function migrate(db: Database, file: string): boolean {
+  let version: number
+  try {
+    version = Number(db.exec('PRAGMA user_version')[0]?.values[0]?.[0] ?? 0)
+    db.exec('PRAGMA foreign_keys = ON')
+  } catch (err) {
+    throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (${(err as Error).message})`, {cause: err})
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new CorruptStoreError(`${file}: schema version ${version} is newer than this ctrsnap understands (${SCHEMA_VERSION}); upgrade ctrsnap`)
+  }
+  if (version === 0 && hasTables(db)) {
+    throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (it has tables but no schema version)`)
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.exec('BEGIN')
+    db.exec(MIGRATIONS[v]!)
+    db.exec(`PRAGMA user_version = ${v + 1}`)
+    db.exec('COMMIT')
+  }
+  return version < SCHEMA_VERSION
+}
+
+function hasTables(db: Database): boolean {
+  return Number(db.exec("SELECT count(*) FROM sqlite_master WHERE type = 'table'")[0]?.values[0]?.[0] ?? 0) > 0
+}

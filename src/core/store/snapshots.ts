@@ -1,0 +1,113 @@
+import type {Info, Kind, Labels} from '../snapshotter.js'
+import type {Db} from './metastore.js'
+
+/** One snapshot row with what drivers need: its id and its chain of parent ids. */
+export interface SnapshotRecord {
+  id: number
+  key: string
+  kind: Kind
+  parentId: number | null
+  parent: string
+  created: string
+  updated: string
+  size: number
+  inodes: number
+}
+
+const SELECT = `SELECT s.id, s.key, s.kind, s.parent_id AS parentId, coalesce(p.key, '') AS parent,
+                       s.created, s.updated, s.size, s.inodes
+                  FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id`
+
+export function getRecord(db: Db, key: string): SnapshotRecord | undefined {
+  return db.get<SnapshotRecord>(`${SELECT} WHERE s.key = ?`, [key])
+}
+
+export function getLabels(db: Db, id: number): Labels {
+  const labels: Labels = {}
+  for (const [k, v] of db.values('SELECT key, value FROM labels WHERE snapshot_id = ? ORDER BY key', [id])) labels[k as string] = v as string
+  return labels
+}
+
+export function toInfo(rec: SnapshotRecord, labels: Labels): Info {
+  return {kind: rec.kind, name: rec.key, parent: rec.parent, labels, created: rec.created, updated: rec.updated}
+}
+
+/** Ids of the parent chain, nearest first (overlay's lowerdir order). */
+export function parentIds(db: Db, rec: SnapshotRecord): number[] {
+  if (rec.parentId === null) return []
+  return db.values(
+    `WITH RECURSIVE chain(id, parent_id, depth) AS (
+       SELECT id, parent_id, 0 FROM snapshots WHERE id = ?
+       UNION ALL
+       SELECT s.id, s.parent_id, c.depth + 1 FROM snapshots s JOIN chain c ON s.id = c.parent_id
+     ) SELECT id FROM chain ORDER BY depth`,
+    [rec.parentId],
+  ).map(r => r[0] as number)
+}
+
+export function childKeys(db: Db, id: number, limit = 3): string[] {
+  return db.values('SELECT key FROM snapshots WHERE parent_id = ? ORDER BY key LIMIT ?', [id, limit]).map(r => r[0] as string)
+}
+
+export function countChildren(db: Db, id: number): number {
+  return Number(db.values('SELECT count(*) FROM snapshots WHERE parent_id = ?', [id])[0]![0])
+}
+
+/** Every snapshot with its labels, in bytewise key order (SQLite's BINARY collation is memcmp on UTF-8). */
+export function walkInfos(db: Db): Info[] {
+  const labels = new Map<number, Labels>()
+  for (const [id, k, v] of db.values('SELECT snapshot_id, key, value FROM labels ORDER BY snapshot_id, key')) {
+    let l = labels.get(id as number)
+    if (!l) labels.set(id as number, (l = {}))
+    l[k as string] = v as string
+  }
+  return db.values(
+    `SELECT s.id, s.key, s.kind, coalesce(p.key, ''), s.created, s.updated
+       FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id ORDER BY s.key`,
+  ).map(([id, key, kind, parent, created, updated]) => ({
+    kind: kind as Kind,
+    name: key as string,
+    parent: parent as string,
+    labels: labels.get(id as number) ?? {},
+    created: created as string,
+    updated: updated as string,
+  }))
+}
+
+export function insertSnapshot(db: Db, key: string, kind: Kind, parentId: number | null, now: string, labels: Labels): number {
+  db.run('INSERT INTO snapshots (key, kind, parent_id, created, updated) VALUES (?, ?, ?, ?, ?)', [key, kind, parentId, now, now])
+  const id = db.lastInsertId()
+  setLabels(db, id, labels)
+  return id
+}
+
+function setLabels(db: Db, id: number, labels: Labels): void {
+  for (const [k, v] of Object.entries(labels)) {
+    db.run('INSERT OR REPLACE INTO labels (snapshot_id, key, value) VALUES (?, ?, ?)', [id, k, v])
+  }
+}
+
+/** Active → committed under a new name: same id and parent, fresh times, only the given labels. */
+export function commitRecord(db: Db, id: number, name: string, now: string, size: number, inodes: number, labels: Labels): void {
+  db.run(`UPDATE snapshots SET key = ?, kind = 'Committed', created = ?, updated = ?, size = ?, inodes = ? WHERE id = ?`, [name, now, now, size, inodes, id])
+  db.run('DELETE FROM labels WHERE snapshot_id = ?', [id])
+  setLabels(db, id, labels)
+}
+
+export function updateLabels(db: Db, id: number, changes: Record<string, string | null>, now: string): void {
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) db.run('DELETE FROM labels WHERE snapshot_id = ? AND key = ?', [id, k])
+    else db.run('INSERT OR REPLACE INTO labels (snapshot_id, key, value) VALUES (?, ?, ?)', [id, k, v])
+  }
+  db.run('UPDATE snapshots SET updated = ? WHERE id = ?', [now, id])
+}
+
+export function deleteSnapshot(db: Db, id: number): void {
+  db.run('DELETE FROM labels WHERE snapshot_id = ?', [id])
+  db.run('DELETE FROM snapshots WHERE id = ?', [id])
+}
+
+/** Ids that have a record: everything else under snapshots/ is an orphan. */
+export function allIds(db: Db): Set<number> {
+  return new Set(db.values('SELECT id FROM snapshots').map(r => r[0] as number))
+}
