@@ -162,6 +162,20 @@ export class LocalSnapshotter implements Snapshotter {
     if (doomed) fs.rmSync(doomed, {recursive: true, force: true})
   }
 
+  /**
+   * Where a snapshot's layers are on disk, for code that reads or writes them
+   * directly (unpack, diff): its own directory (null for a native view, which
+   * has none) and its parents' layer directories, nearest first. On overlay
+   * these are `fs` (upper) directories; on native, full trees.
+   */
+  async layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}> {
+    const db = await this.store.read()
+    const rec = mustGet(db, key)
+    const parents = q.parentIds(db, rec)
+    const own = this.driver.needsDir({kind: rec.kind, parentIds: parents}) ? this.driver.layerPath(rec.id) : null
+    return {kind: rec.kind, own, parents: parents.map(id => this.driver.layerPath(id))}
+  }
+
   async updateLabels(key: string, changes: Record<string, string | null>): Promise<Info> {
     return this.store.write(tx => {
       const rec = mustGet(tx.db, key)
