@@ -3,6 +3,9 @@ import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {renderError} from './exit-codes.js'
+import {mountLines} from './format/mounts.js'
+import {MAX_MOUNT_DATA, optionBytes} from '../core/mount.js'
+import type {Mount} from '../core/snapshotter.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -59,6 +62,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
   protected out(text: string): void {
     process.stdout.write(text)
+  }
+
+  /**
+   * ctr's mount lines for `target`. A line whose options exceed what mount(2)
+   * accepts is still printed as ctr prints it, with a warning naming the flag
+   * that mounts it properly (from relative paths).
+   */
+  protected printMountLines(target: string, mounts: readonly Mount[], mounted: boolean): void {
+    this.out(mountLines(target, mounts))
+    const long = mounts.find(m => optionBytes(m) > MAX_MOUNT_DATA)
+    if (long && !mounted) {
+      process.stderr.write(`ctrsnap: warning: the mount options above are ${optionBytes(long)} bytes, more than the kernel accepts (${MAX_MOUNT_DATA}): the line will not mount as printed; use --mount to have ctrsnap mount it\n`)
+    }
   }
 
   protected json(value: unknown): void {

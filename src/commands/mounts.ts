@@ -1,13 +1,16 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {mountJson} from '../cli/format/machine.js'
-import {mountLines} from '../cli/format/mounts.js'
 
 export default class Mounts extends BaseCommand<typeof Mounts> {
   static override aliases = ['m', 'mount']
   static override summary = 'Print the mount commands of an active snapshot or a view.'
-  static override description = `Prints \`mount -t TYPE SOURCE TARGET -o OPTIONS\` lines for TARGET; nothing is mounted.`
-  static override usage = 'mounts [--json] TARGET KEY'
+  static override description = `Prints \`mount -t TYPE SOURCE TARGET -o OPTIONS\` lines for TARGET; with --mount, also performs the mount and records it.`
+  static override usage = 'mounts [--mount] [--json] TARGET KEY'
+  static override flags = {
+    mount: Flags.boolean({summary: 'Perform the mount at TARGET (created if missing); undo with `unmount`.', default: false}),
+  }
+
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> mounts /mnt/work work']
   static override args = {
@@ -16,8 +19,9 @@ export default class Mounts extends BaseCommand<typeof Mounts> {
   }
 
   async run(): Promise<void> {
-    const mounts = await this.snapshotter().mounts(this.args.key)
+    const s = this.snapshotter()
+    const mounts = this.flags.mount ? await s.mount(this.args.key, this.args.target) : await s.mounts(this.args.key)
     if (this.jsonEnabled()) return this.json(mounts.map(m => mountJson(m, this.args.target)))
-    this.out(mountLines(this.args.target, mounts))
+    this.printMountLines(this.args.target, mounts, this.flags.mount)
   }
 }

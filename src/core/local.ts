@@ -4,12 +4,14 @@ import type {Driver} from './drivers/driver.js'
 import {makeTempDir, REMOVING_PREFIX, snapshotDir, snapshotsDir} from './drivers/layout.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
 import {validateKey, validateLabels} from './labels.js'
-import type {Db} from './store/metastore.js'
+import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
 import type {CreateOptions, Info, Kind, Mount, Snapshotter, Usage} from './snapshotter.js'
 import {diskUsage} from './usage.js'
+import {planCleanup, type CleanupPlan} from './cleanup.js'
+import {checkMountable, liveMountPoints, mountAll, unmount} from './mount.js'
 
 function mustGet(db: Db, key: string): q.SnapshotRecord {
   const rec = q.getRecord(db, key)
@@ -65,11 +67,24 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   prepare(key: string, parent: string, opts: CreateOptions = {}): Promise<Mount[]> {
-    return this.create('Active', key, parent, opts)
+    return this.createAndMount('Active', key, parent, opts)
   }
 
   view(key: string, parent: string, opts: CreateOptions = {}): Promise<Mount[]> {
-    return this.create('View', key, parent, opts)
+    return this.createAndMount('View', key, parent, opts)
+  }
+
+  private async createAndMount(kind: Kind, key: string, parent: string, opts: CreateOptions): Promise<Mount[]> {
+    const mounts = await this.create(kind, key, parent, opts)
+    if (opts.mountAt === undefined) return mounts
+    try {
+      await this.mount(key, opts.mountAt)
+    } catch (err) {
+      // The command failed: take back the snapshot it made.
+      await this.remove(key).catch(() => {})
+      throw err
+    }
+    return mounts
   }
 
   private async create(kind: Kind, key: string, parent: string, opts: CreateOptions): Promise<Mount[]> {
@@ -135,31 +150,133 @@ export class LocalSnapshotter implements Snapshotter {
     })
   }
 
-  async remove(key: string): Promise<void> {
+  /**
+   * Remove a snapshot; with `recursive`, it and every descendant in one
+   * transaction. Refused, removing nothing, while any of them has children
+   * left or is mounted.
+   */
+  async remove(key: string, opts: {recursive?: boolean} = {}): Promise<string[]> {
+    let removed: string[] = []
     const doomed = await this.store.write(async tx => {
-      const db = tx.db
-      const rec = mustGet(db, key)
-      const n = q.countChildren(db, rec.id)
-      if (n > 0) {
-        const shown = q.childKeys(db, rec.id)
-        throw new FailedPreconditionError(
-          `cannot remove snapshot "${key}": it has ${n === 1 ? 'a child' : `${n} children`} (${shown.join(', ')}${n > shown.length ? ', ...' : ''})`,
-        )
-      }
-      q.deleteSnapshot(db, rec.id)
-      tx.commit()
-      // Rename under the lock so cleanup sees it as in flight, not as an orphan to race over.
-      const dir = snapshotDir(this.root, rec.id)
-      const gone = path.join(snapshotsDir(this.root), `${REMOVING_PREFIX}${rec.id}`)
-      try {
-        fs.renameSync(dir, gone)
-        return gone
-      } catch {
-        return undefined // no directory (native view), or already gone
-      }
+      const rec = mustGet(tx.db, key)
+      const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key}]
+      if (!opts.recursive) this.assertNoChildren(tx.db, key, rec.id)
+      this.assertNotMounted(tx.db, subtree.map(s => s.id))
+      removed = subtree.map(s => s.key)
+      return this.removeLocked(tx, subtree.map(s => s.id))
     })
-    // The record is gone; a failure here leaves an orphan directory for cleanup, never a dangling record.
-    if (doomed) fs.rmSync(doomed, {recursive: true, force: true})
+    // Records are gone; a failure here leaves only orphan directories for cleanup, never a dangling record.
+    for (const dir of doomed) fs.rmSync(dir, {recursive: true, force: true})
+    return removed
+  }
+
+  private assertNoChildren(db: Db, key: string, id: number): void {
+    const n = q.countChildren(db, id)
+    if (n > 0) {
+      const shown = q.childKeys(db, id)
+      throw new FailedPreconditionError(
+        `cannot remove snapshot "${key}": it has ${n === 1 ? 'a child' : `${n} children`} (${shown.join(', ')}${n > shown.length ? ', ...' : ''}); use --recursive to remove them too`,
+      )
+    }
+  }
+
+  /** Removing a directory under a live mount is undefined behaviour: refuse, naming the target. */
+  private assertNotMounted(db: Db, ids: readonly number[]): void {
+    const live = liveMountPoints()
+    const mounted = q.mountsOfSnapshots(db, ids).filter(m => live.has(m.target))
+    if (mounted.length > 0) {
+      const m = mounted[0]!
+      throw new FailedPreconditionError(`cannot remove snapshot "${m.key}": it is mounted at ${m.target} (run: ctrsnap unmount ${m.target})`)
+    }
+  }
+
+  /** Delete the records (children first), persist, then move the directories aside; returns them for deletion. */
+  private removeLocked(tx: WriteTx, ids: readonly number[]): string[] {
+    for (const id of ids) q.deleteSnapshot(tx.db, id)
+    tx.commit()
+    const doomed: string[] = []
+    for (const id of ids) {
+      // Renamed under the lock so cleanup sees it as in flight, not as an orphan to race over.
+      const gone = path.join(snapshotsDir(this.root), `${REMOVING_PREFIX}${id}`)
+      try {
+        fs.renameSync(snapshotDir(this.root, id), gone)
+        doomed.push(gone)
+      } catch {
+        // no directory (a native view), or already gone
+      }
+    }
+    return doomed
+  }
+
+  /**
+   * Mount an active snapshot or view at `target` (created if missing) and
+   * record it. Overlay paths are made relative to snapshots/ so chains up to
+   * the kernel's 500 layers fit in mount(2)'s one page of options.
+   */
+  async mount(key: string, target: string): Promise<Mount[]> {
+    const mounts = await this.mounts(key)
+    const base = snapshotsDir(this.root)
+    const runnable = checkMountable(key, mounts, base)
+    fs.mkdirSync(target, {recursive: true})
+    const real = fs.realpathSync(target)
+    if (liveMountPoints().has(real)) throw new FailedPreconditionError(`${target} is already a mount point; unmount it first`)
+    await mountAll(runnable, real, base)
+    try {
+      await this.store.write(tx => {
+        q.insertMount(tx.db, real, mustGet(tx.db, key).id, rfc3339Nano())
+      })
+    } catch (err) {
+      await unmount(real).catch(() => {})
+      throw err
+    }
+    return mounts
+  }
+
+  /** Undo a mount ctrsnap made; with `remove`, also remove its snapshot (checked before anything is undone). */
+  async unmount(target: string, opts: {remove?: boolean} = {}): Promise<{target: string; key: string; wasMounted: boolean; removed: boolean}> {
+    let real: string
+    try {
+      real = fs.realpathSync(target)
+    } catch {
+      real = path.resolve(target)
+    }
+    const doomed: string[] = []
+    const result = await this.store.write(async tx => {
+      const rec = q.mountRecord(tx.db, real)
+      if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`)
+      if (opts.remove) this.assertNoChildren(tx.db, rec.key, rec.snapshotId)
+      const wasMounted = liveMountPoints().has(real)
+      if (wasMounted) await unmount(real)
+      q.deleteMount(tx.db, real)
+      if (opts.remove) {
+        this.assertNotMounted(tx.db, [rec.snapshotId])
+        doomed.push(...this.removeLocked(tx, [rec.snapshotId]))
+      }
+      return {target: real, key: rec.key, wasMounted, removed: opts.remove === true}
+    })
+    for (const dir of doomed) fs.rmSync(dir, {recursive: true, force: true})
+    return result
+  }
+
+  /**
+   * Make disk and metadata agree again (see planCleanup). A dry run only
+   * reads; a real run holds the lock, so nothing it judges can change under it.
+   */
+  async cleanup(opts: {dryRun?: boolean} = {}): Promise<CleanupPlan> {
+    if (opts.dryRun || !fs.existsSync(this.root)) return planCleanup(this.root, await this.store.read())
+    return this.store.write(tx => {
+      const plan = planCleanup(this.root, tx.db)
+      for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
+      tx.commit()
+      for (const item of plan.items) if (item.kind !== 'stale-mount') fs.rmSync(item.path, {recursive: true, force: true})
+      return plan
+    })
+  }
+
+  /** Mount records, each with whether the kernel still has it. */
+  async mountRecords(): Promise<(q.MountRecord & {live: boolean})[]> {
+    const live = liveMountPoints()
+    return q.mountRecords(await this.store.read()).map(m => ({...m, live: live.has(m.target)}))
   }
 
   /**

@@ -43,6 +43,8 @@ export const SNAPSHOTTERS: readonly SnapshotterName[] = ['overlayfs', 'native']
 
 export interface CreateOptions {
   labels?: Labels
+  /** Perform the mount at this directory (created if missing); if it fails, the snapshot is removed again. */
+  mountAt?: string
 }
 
 export interface Snapshotter {
@@ -57,7 +59,8 @@ export interface Snapshotter {
   prepare(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>
   view(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>
   commit(name: string, key: string, opts?: CreateOptions): Promise<void>
-  remove(key: string): Promise<void>
+  /** Returns the keys removed: `key`, and with `recursive` its descendants (children first). */
+  remove(key: string, opts?: {recursive?: boolean}): Promise<string[]>
   /** Every snapshot in bytewise key order. */
   walk(): Promise<Info[]>
 }

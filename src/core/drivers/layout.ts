@@ -13,8 +13,18 @@ export function snapshotDir(root: string, id: number): string {
 export const TEMP_PREFIX = 'new-'
 export const REMOVING_PREFIX = 'rm-'
 
+/**
+ * A temp dir under snapshots/ named `new-<pid>-XXXXXX`: work done outside the
+ * lock (extraction) is recognisable as in flight while its process lives.
+ */
 export function makeTempDir(root: string): string {
   const dir = snapshotsDir(root)
   fs.mkdirSync(dir, {recursive: true, mode: 0o700})
-  return fs.mkdtempSync(path.join(dir, TEMP_PREFIX))
+  return fs.mkdtempSync(path.join(dir, `${TEMP_PREFIX}${process.pid}-`))
+}
+
+/** The pid in a `new-<pid>-XXXXXX` name, if any. */
+export function tempDirPid(name: string): number | undefined {
+  const m = /^new-(\d+)-/.exec(name)
+  return m ? Number(m[1]) : undefined
 }

@@ -23,6 +23,13 @@ export const MIGRATIONS: readonly string[] = [
      value       TEXT NOT NULL,
      PRIMARY KEY (snapshot_id, key)
    ) WITHOUT ROWID;`,
+  // Mounts ctrsnap performed: the live state is always checked against /proc/self/mountinfo.
+  `CREATE TABLE mounts (
+     target      TEXT PRIMARY KEY,
+     snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+     created     TEXT NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX mounts_snapshot ON mounts(snapshot_id);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

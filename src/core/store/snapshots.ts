@@ -104,10 +104,53 @@ export function updateLabels(db: Db, id: number, changes: Record<string, string 
 
 export function deleteSnapshot(db: Db, id: number): void {
   db.run('DELETE FROM labels WHERE snapshot_id = ?', [id])
+  db.run('DELETE FROM mounts WHERE snapshot_id = ?', [id])
   db.run('DELETE FROM snapshots WHERE id = ?', [id])
 }
 
 /** Ids that have a record: everything else under snapshots/ is an orphan. */
 export function allIds(db: Db): Set<number> {
   return new Set(db.values('SELECT id FROM snapshots').map(r => r[0] as number))
+}
+
+export interface MountRecord {
+  target: string
+  key: string
+  snapshotId: number
+  created: string
+}
+
+const SELECT_MOUNT = 'SELECT m.target, s.key, m.snapshot_id AS snapshotId, m.created FROM mounts m JOIN snapshots s ON s.id = m.snapshot_id'
+
+export function mountRecords(db: Db): MountRecord[] {
+  return db.all<MountRecord>(`${SELECT_MOUNT} ORDER BY m.target`)
+}
+
+export function mountRecord(db: Db, target: string): MountRecord | undefined {
+  return db.get<MountRecord>(`${SELECT_MOUNT} WHERE m.target = ?`, [target])
+}
+
+export function mountsOfSnapshots(db: Db, ids: readonly number[]): MountRecord[] {
+  if (ids.length === 0) return []
+  return db.all<MountRecord>(`${SELECT_MOUNT} WHERE m.snapshot_id IN (${ids.map(() => '?').join(',')}) ORDER BY m.target`, [...ids])
+}
+
+export function insertMount(db: Db, target: string, id: number, now: string): void {
+  db.run('INSERT OR REPLACE INTO mounts (target, snapshot_id, created) VALUES (?, ?, ?)', [target, id, now])
+}
+
+export function deleteMount(db: Db, target: string): void {
+  db.run('DELETE FROM mounts WHERE target = ?', [target])
+}
+
+/** The snapshot and every descendant, deepest first, so they can be removed children first. */
+export function descendants(db: Db, id: number): {id: number; key: string}[] {
+  return db.values(
+    `WITH RECURSIVE sub(id, key, depth) AS (
+       SELECT id, key, 0 FROM snapshots WHERE id = ?
+       UNION ALL
+       SELECT s.id, s.key, sub.depth + 1 FROM snapshots s JOIN sub ON s.parent_id = sub.id
+     ) SELECT id, key FROM sub ORDER BY depth DESC, key`,
+    [id],
+  ).map(([i, k]) => ({id: i as number, key: k as string}))
 }

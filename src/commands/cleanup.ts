@@ -1,0 +1,21 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../cli/base-command.js'
+import {cleanupJson, cleanupText} from '../cli/format/cleanup.js'
+
+export default class Cleanup extends BaseCommand<typeof Cleanup> {
+  static override summary = 'Make disk and metadata agree again after crashes, kills and hand edits.'
+  static override description = `Removes snapshot directories no record points to, temp directories of interrupted commands, mount records whose mount is gone, and temp files of interrupted writes. Never touches a mounted directory, one a live process is still building, or a snapshot that has a record. Safe to run at any time.`
+  static override usage = 'cleanup [--dry-run] [--json]'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> cleanup --dry-run', '<%= config.bin %> cleanup']
+  static override flags = {
+    'dry-run': Flags.boolean({char: 'n', summary: 'List what would be removed, with sizes; change nothing.', default: false}),
+  }
+
+  async run(): Promise<void> {
+    const dryRun = this.flags['dry-run']
+    const plan = await this.snapshotter().cleanup({dryRun})
+    if (this.jsonEnabled()) return this.json(cleanupJson(plan, dryRun))
+    this.out(cleanupText(plan, dryRun))
+  }
+}

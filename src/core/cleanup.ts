@@ -1,0 +1,100 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import {REMOVING_PREFIX, snapshotsDir, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
+import {isAtomicTemp} from './store/atomic-file.js'
+import {DB_FILE, type Db} from './store/metastore.js'
+import * as q from './store/snapshots.js'
+import {isInUse, readMountinfo} from './mount.js'
+import {diskUsage} from './usage.js'
+
+export type CleanupKind = 'orphan' | 'temp' | 'removing' | 'stale-mount' | 'temp-file'
+
+export interface CleanupItem {
+  kind: CleanupKind
+  /** A directory or file to delete, or the target of a stale mount record. */
+  path: string
+  bytes: number
+}
+
+export interface CleanupPlan {
+  items: CleanupItem[]
+  /** Left alone, and why: in flight in a live process, or mounted. */
+  skipped: {path: string; reason: string}[]
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function bytesOf(p: string): number {
+  try {
+    return diskUsage(p).size
+  } catch {
+    return 0
+  }
+}
+
+/**
+ * What disagrees between disk and metadata under one snapshotter root:
+ * directories no record points to, temp and half-removed directories of
+ * dead processes, mount records whose mount is gone, temp files of killed
+ * writers. Never a directory with a record, a mounted one, or one a live
+ * process is still building.
+ */
+export function planCleanup(root: string, db: Db): CleanupPlan {
+  const plan: CleanupPlan = {items: [], skipped: []}
+  const mountinfo = readMountinfo()
+  const ids = q.allIds(db)
+  const dir = snapshotsDir(root)
+  let names: string[] = []
+  try {
+    names = fs.readdirSync(dir).sort()
+  } catch {
+    // no snapshots/ yet
+  }
+  for (const name of names) {
+    const full = path.join(dir, name)
+    let kind: CleanupKind
+    if (/^\d+$/.test(name)) {
+      if (ids.has(Number(name))) continue
+      kind = 'orphan'
+    } else if (name.startsWith(TEMP_PREFIX)) {
+      const pid = tempDirPid(name)
+      if (pid !== undefined && alive(pid)) {
+        plan.skipped.push({path: full, reason: `in flight (process ${pid})`})
+        continue
+      }
+      kind = 'temp'
+    } else if (name.startsWith(REMOVING_PREFIX)) {
+      kind = 'removing'
+    } else {
+      continue // not ours: never touch
+    }
+    if (isInUse(full, mountinfo)) {
+      plan.skipped.push({path: full, reason: 'mounted'})
+      continue
+    }
+    plan.items.push({kind, path: full, bytes: bytesOf(full)})
+  }
+  const live = new Set(mountinfo.map(e => e.mountPoint))
+  for (const m of q.mountRecords(db)) if (!live.has(m.target)) plan.items.push({kind: 'stale-mount', path: m.target, bytes: 0})
+  let rootNames: string[] = []
+  try {
+    rootNames = fs.readdirSync(root)
+  } catch {
+    // missing root
+  }
+  for (const name of rootNames.sort()) {
+    if (isAtomicTemp(name, DB_FILE)) {
+      const full = path.join(root, name)
+      plan.items.push({kind: 'temp-file', path: full, bytes: bytesOf(full)})
+    }
+  }
+  return plan
+}
