@@ -14,7 +14,7 @@ export abstract class CreateCommand extends BaseCommand<typeof CreateCommand> {
   static override flags = {
     target: Flags.string({char: 't', summary: 'Print the mount commands for this target (does not mount).', helpValue: 'DIR'}),
     mounts: Flags.boolean({summary: 'Print the mounts as JSON (prints only; see --mount).', default: false}),
-    mount: Flags.boolean({summary: 'Perform the mount at --target (created if missing); undo with `unmount`.', default: false, dependsOn: ['target']}),
+    mount: Flags.boolean({summary: 'Perform the mount at --target (created if missing); undo with `unmount`.', dependsOn: ['target']}),
     label: Flags.string({summary: 'Set a label, K=V (bare K means K=true); repeatable.', multiple: true, helpValue: 'K=V'}),
   }
 
@@ -23,7 +23,7 @@ export abstract class CreateCommand extends BaseCommand<typeof CreateCommand> {
   async run(): Promise<void> {
     const {target, mount} = this.flags
     const mounts = await this.create(this.args.key, this.args.parent ?? '', {labels: labelsFromFlags(this.flags.label), mountAt: mount ? target : undefined})
-    if (target !== undefined) this.printMountLines(target, mounts, mount)
+    if (target !== undefined) this.printMountLines(target, mounts, mount === true)
     if (this.flags.mounts) this.out(goJson(ctrMounts(mounts)) + '\n')
   }
 }

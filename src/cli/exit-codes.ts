@@ -58,9 +58,15 @@ function parseMessage(e: ParseErrorShape): string {
       return `unexpected argument${(e.args ?? []).length > 1 ? 's' : ''}: ${(e.args as unknown[]).join(' ')}`
     case 'NonExistentFlagsError':
       return `unknown flag${(e.flags ?? []).length > 1 ? 's' : ''}: ${(e.flags ?? []).join(' ')}`
+    case 'FailedFlagValidationError':
+    case 'ViolatedFlagConstraintError': {
+      const reasons = (e as unknown as {failed?: {reason?: string}[]}).failed?.map(f => f.reason).filter(Boolean) ?? []
+      if (reasons.length > 0) return oneLine(reasons.join('; '))
+    }
+    // falls through
     default:
       // oclif's messages may span lines ("See more help with --help"): keep the first meaningful one.
-      return oneLine(e.message.split('\n').filter(l => l.trim() && !l.includes('--help'))[0] ?? e.message)
+      return oneLine(e.message.split('\n').filter(l => l.trim() && !l.includes('--help') && !/following errors? occurred/.test(l))[0] ?? e.message)
   }
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import {CorruptStoreError} from '../errors.js'
 import type {Mount} from '../snapshotter.js'
 import type {Driver, SnapshotRef} from './driver.js'
 import {snapshotDir} from './layout.js'
@@ -47,7 +48,13 @@ export class OverlayDriver implements Driver {
     }
     // Owner follows the parent's root so a non-root image root stays non-root; the mode stays 0755 as in containerd.
     if (s.parentIds.length > 0) {
-      const st = fs.statSync(this.fsPath(s.parentIds[0]!))
+      const parentFs = this.fsPath(s.parentIds[0]!)
+      let st: fs.Stats
+      try {
+        st = fs.statSync(parentFs)
+      } catch (err) {
+        throw new CorruptStoreError(`the parent's layer directory ${parentFs} is missing or unreadable (${(err as NodeJS.ErrnoException).code})`)
+      }
       fs.lchownSync(upper, st.uid, st.gid)
     }
   }

@@ -1,0 +1,145 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {execa} from 'execa'
+import {openSnapshotter} from '../../src/core/open.js'
+import {Db, Metastore} from '../../src/core/store/metastore.js'
+import {insertMount} from '../../src/core/store/snapshots.js'
+import {ctrsnap} from '../helpers/cli.js'
+import {canMount, tempRoot} from '../helpers/root.js'
+
+for (const snapshotter of ['overlayfs', 'native']) {
+  describe(`cleanup on ${snapshotter}`, () => {
+    let root: ReturnType<typeof tempRoot>
+    let s: ReturnType<typeof openSnapshotter>
+    let snaps: string
+    beforeEach(async () => {
+      root = tempRoot()
+      s = openSnapshotter({root: root.dir, snapshotter})
+      snaps = path.join(s.root, 'snapshots')
+      await s.prepare('a', '')
+      fs.writeFileSync(path.join((await s.layerPaths('a')).own!, 'data'), 'x'.repeat(10_000))
+      await s.commit('base', 'a')
+      await s.prepare('work', 'base')
+      await s.view('look', 'base')
+    })
+    afterEach(async () => {
+      for (const l of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+        const mp = l.split(' ')[4]
+        if (mp?.startsWith(root.dir)) await execa('umount', ['-l', mp], {reject: false})
+      }
+      root.cleanup()
+    })
+
+    /** What a crash can leave: an orphan id dir (killed after rename, before persist), a temp dir of a dead process, a half-removed dir, a writer's temp file. */
+    function simulateCrashes(): string[] {
+      const orphan = path.join(snaps, '99')
+      fs.mkdirSync(path.join(orphan, 'fs'), {recursive: true})
+      fs.writeFileSync(path.join(orphan, 'fs', 'junk'), 'y'.repeat(8192))
+      const temp = path.join(snaps, 'new-999999999-abcdef') // no such pid
+      fs.mkdirSync(temp)
+      const removing = path.join(snaps, 'rm-42')
+      fs.mkdirSync(removing)
+      const tmpFile = path.join(s.root, '.metadata.db.tmp-999999999-zz')
+      fs.writeFileSync(tmpFile, 'partial')
+      return [orphan, temp, removing, tmpFile]
+    }
+
+    it('dry run lists every leftover with a size and changes nothing', async () => {
+      const left = simulateCrashes()
+      const before = fs.readFileSync(path.join(s.root, 'metadata.db'))
+      const plan = await s.cleanup({dryRun: true})
+      expect(plan.items.map(i => i.path).sort()).toEqual([...left].sort())
+      expect(plan.items.find(i => i.kind === 'orphan')!.bytes).toBeGreaterThanOrEqual(8192)
+      for (const p of left) expect(fs.existsSync(p)).toBe(true)
+      expect(fs.readFileSync(path.join(s.root, 'metadata.db')).equals(before)).toBe(true)
+    })
+
+    it('removes leftovers, keeps every snapshot with a record, and a second run finds nothing', async () => {
+      const left = simulateCrashes()
+      const ls = await s.walk()
+      const kept = fs.readdirSync(snaps).filter(n => /^\d+$/.test(n) && n !== '99').sort()
+      const plan = await s.cleanup()
+      expect(plan.items.length).toBe(left.length)
+      for (const p of left) expect(fs.existsSync(p)).toBe(false)
+      expect(fs.readdirSync(snaps).sort()).toEqual(kept)
+      expect(await s.walk()).toEqual(ls)
+      expect(fs.readFileSync(path.join((await s.layerPaths('work')).parents[0]!, 'data'), 'utf8')).toHaveLength(10_000)
+      expect((await s.cleanup()).items).toEqual([])
+    })
+
+    it('skips a temp dir whose process is alive (work in flight)', async () => {
+      const inflight = path.join(snaps, `new-${process.ppid}-live01`)
+      fs.mkdirSync(inflight)
+      const plan = await s.cleanup()
+      expect(plan.skipped).toEqual([{path: inflight, reason: `in flight (process ${process.ppid})`}])
+      expect(fs.existsSync(inflight)).toBe(true)
+    })
+
+    it('forgets mount records whose mount is gone', async () => {
+      const store = new Metastore(s.root)
+      await store.write(tx => insertMount(tx.db, path.join(root.dir, 'gone'), 1, '2026-01-01T00:00:00Z'))
+      expect((await s.mountRecords()).map(m => m.live)).toEqual([false])
+      const plan = await s.cleanup()
+      expect(plan.items).toEqual([{kind: 'stale-mount', path: path.join(root.dir, 'gone'), bytes: 0}])
+      expect(await s.mountRecords()).toEqual([])
+    })
+
+    it.skipIf(!canMount)('never touches a mounted orphan (needs root on Linux)', async () => {
+      const orphan = path.join(snaps, '77')
+      fs.mkdirSync(orphan)
+      const t = path.join(root.dir, 'bound')
+      fs.mkdirSync(t)
+      await execa('mount', ['--bind', orphan, t])
+      const plan = await s.cleanup()
+      expect(plan.skipped).toEqual([{path: orphan, reason: 'mounted'}])
+      expect(fs.existsSync(orphan)).toBe(true)
+      await execa('umount', [t])
+    })
+
+    it.skipIf(!canMount)('after a SIGKILLed prepare, cleanup restores agreement and the key is usable (needs root on Linux)', async () => {
+      // A native copy of a big parent takes long enough to be killed mid-way; on overlay the kill lands at an arbitrary step.
+      const big = (await s.layerPaths('work')).own!
+      for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(big, `f${i}`), 'z'.repeat(4096))
+      await s.commit('big', 'work')
+      const child = execa('node', [path.resolve('bin/run.js'), 'prepare', 'victim', 'big'], {env: {CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: snapshotter}, reject: false})
+      await new Promise(r => setTimeout(r, 350))
+      child.kill('SIGKILL')
+      await child
+      const known = new Set((await s.walk()).map(i => i.name))
+      await s.cleanup()
+      // Every record points at an existing directory where its kind needs one; no directory lacks a record.
+      const db: Db = await new Metastore(s.root).read()
+      const ids = db.values('SELECT id, kind, parent_id FROM snapshots').map(([id]) => String(id))
+      const dirs = fs.readdirSync(snaps)
+      for (const d of dirs) expect(ids).toContain(d)
+      if (known.has('victim')) await s.remove('victim')
+      await s.prepare('victim', 'big')
+      expect(fs.existsSync(path.join((await s.layerPaths('victim')).own!))).toBe(true)
+    })
+  })
+}
+
+describe('cleanup command', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => { root = tempRoot() })
+  afterEach(() => root.cleanup())
+
+  it('on a missing root reports nothing and creates nothing', async () => {
+    const r = await ctrsnap(['cleanup'], {root: path.join(root.dir, 'none')})
+    expect(r).toEqual({stdout: 'reclaimed 0 items, 0.0 B\n', stderr: '', exitCode: 0})
+    expect(fs.existsSync(path.join(root.dir, 'none'))).toBe(false)
+  })
+
+  it('prints what it would remove and then what it reclaimed', async () => {
+    const o = {root: root.dir}
+    await ctrsnap(['prepare', 'a'], o)
+    const orphan = path.join(root.dir, 'overlayfs', 'snapshots', '50')
+    fs.mkdirSync(orphan)
+    const dry = await ctrsnap(['cleanup', '--dry-run'], o)
+    expect(dry.stdout).toBe(`would remove ${orphan} (directory with no snapshot record, 4.0 KiB)\nwould reclaim 1 item, 4.0 KiB\n`)
+    const real = await ctrsnap(['cleanup', '--json'], o)
+    expect(JSON.parse(real.stdout)).toEqual([{action: 'removed', kind: 'orphan', path: orphan, bytes: 4096, reason: null}])
+    expect(fs.existsSync(orphan)).toBe(false)
+  })
+})

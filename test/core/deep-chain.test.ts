@@ -1,0 +1,73 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {execa} from 'execa'
+import {openSnapshotter} from '../../src/core/open.js'
+import {isKind} from '../../src/core/errors.js'
+import {MAX_OVERLAY_LOWERS} from '../../src/core/mount.js'
+import {canMount, tempRoot} from '../helpers/root.js'
+
+/** A chain of `n` committed layers l0..l{n-1}, layer i adding file f{i}. */
+async function buildChain(s: ReturnType<typeof openSnapshotter>, n: number): Promise<void> {
+  let parent = ''
+  for (let i = 0; i < n; i++) {
+    await s.prepare(`a${i}`, parent)
+    fs.writeFileSync(path.join((await s.layerPaths(`a${i}`)).own!, `f${i}`), String(i))
+    await s.commit(`l${i}`, `a${i}`)
+    parent = `l${i}`
+  }
+}
+
+for (const snapshotter of ['overlayfs', 'native']) {
+  describe.skipIf(!canMount)(`a ${MAX_OVERLAY_LOWERS}-layer chain on ${snapshotter} (needs root on Linux)`, () => {
+    const root = tempRoot()
+    const s = openSnapshotter({root: root.dir, snapshotter})
+    const target = path.join(root.dir, 'mnt')
+
+    beforeAll(async () => {
+      await buildChain(s, MAX_OVERLAY_LOWERS + 1)
+    }, 240_000)
+    afterAll(async () => {
+      await execa('umount', ['-l', target], {reject: false})
+      root.cleanup()
+    })
+
+    it('a view of the top 500 layers mounts and reads through every layer', async () => {
+      await s.view('top500', `l${MAX_OVERLAY_LOWERS - 1}`, {mountAt: target})
+      const names = fs.readdirSync(target)
+      expect(names.length).toBe(MAX_OVERLAY_LOWERS)
+      for (const i of [0, 1, 250, MAX_OVERLAY_LOWERS - 1]) expect(fs.readFileSync(path.join(target, `f${i}`), 'utf8')).toBe(String(i))
+      await s.unmount(target, {remove: true})
+      expect(fs.readdirSync(target)).toEqual([])
+    })
+
+    it('an active child of the 500th layer mounts writable', async () => {
+      await s.prepare('work', `l${MAX_OVERLAY_LOWERS - 2}`, {mountAt: target})
+      fs.writeFileSync(path.join(target, 'new'), 'x')
+      expect(fs.readFileSync(path.join(target, 'f0'), 'utf8')).toBe('0')
+      await s.unmount(target, {remove: true})
+    })
+
+    if (snapshotter === 'overlayfs') {
+      it('501 lower layers are refused before anything is mounted, and the view is taken back', async () => {
+        const t = path.join(root.dir, 'deeper')
+        let err: unknown
+        try {
+          await s.view('top501', `l${MAX_OVERLAY_LOWERS}`, {mountAt: t})
+        } catch (e) {
+          err = e
+        }
+        expect(isKind(err, 'failed-precondition')).toBe(true)
+        expect((err as Error).message).toBe('snapshot "top501" has 501 lower layers; overlayfs mounts at most 500')
+        expect(fs.existsSync(t)).toBe(false)
+        await expect(s.stat('top501')).rejects.toThrow('snapshot "top501" does not exist')
+      })
+    } else {
+      it('native binds one full copy, so 501 layers mount too', async () => {
+        await s.view('top501', `l${MAX_OVERLAY_LOWERS}`, {mountAt: target})
+        expect(fs.readdirSync(target).length).toBe(MAX_OVERLAY_LOWERS + 1)
+        await s.unmount(target, {remove: true})
+      })
+    }
+  })
+}
