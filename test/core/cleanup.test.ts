@@ -143,3 +143,25 @@ describe('cleanup command', () => {
     expect(fs.existsSync(orphan)).toBe(false)
   })
 })
+
+describe('cleanup while other ctrsnap processes work', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => { root = tempRoot() })
+  afterEach(() => root.cleanup())
+
+  it('never removes what a concurrent prepare/commit/rm is building or has recorded', async () => {
+    const env = {CTRSNAP_ROOT: root.dir}
+    const worker = (w: number) => execa('bash', ['-c', `set -e; for i in 1 2 3 4 5 6; do node bin/run.js prepare w${w}-$i; node bin/run.js commit c${w}-$i w${w}-$i; done; node bin/run.js rm c${w}-1`], {env})
+    const cleaners = (async () => {
+      const out: string[] = []
+      for (let i = 0; i < 6; i++) out.push((await execa('node', ['bin/run.js', 'cleanup'], {env})).stdout)
+      return out
+    })()
+    await Promise.all([worker(1), worker(2), cleaners])
+    const s = openSnapshotter({root: root.dir, snapshotter: 'overlayfs'})
+    const names = (await s.walk()).map(i => i.name)
+    expect(names).toEqual(['c1-2', 'c1-3', 'c1-4', 'c1-5', 'c1-6', 'c2-2', 'c2-3', 'c2-4', 'c2-5', 'c2-6'])
+    for (const n of names) expect(fs.statSync((await s.layerPaths(n)).own!).isDirectory()).toBe(true)
+    expect((await s.cleanup({dryRun: true})).items).toEqual([])
+  })
+})

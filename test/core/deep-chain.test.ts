@@ -6,6 +6,7 @@ import {openSnapshotter} from '../../src/core/open.js'
 import {isKind} from '../../src/core/errors.js'
 import {MAX_OVERLAY_LOWERS} from '../../src/core/mount.js'
 import {canMount, tempRoot} from '../helpers/root.js'
+import {ctrsnap} from '../helpers/cli.js'
 
 /** A chain of `n` committed layers l0..l{n-1}, layer i adding file f{i}. */
 async function buildChain(s: ReturnType<typeof openSnapshotter>, n: number): Promise<void> {
@@ -49,6 +50,19 @@ for (const snapshotter of ['overlayfs', 'native']) {
     })
 
     if (snapshotter === 'overlayfs') {
+      it('--target prints ctr\'s over-long line unchanged and warns on stderr that it will not mount, naming --mount', async () => {
+        const r = await ctrsnap(['view', '-t', '/mnt/x', 'longline', 'l127'], {root: root.dir, snapshotter})
+        expect(r.exitCode).toBe(0)
+        const line = r.stdout.trimEnd()
+        expect(line.startsWith('mount -t overlay overlay /mnt/x -o index=off,lowerdir=')).toBe(true)
+        expect(line.split(':').length).toBe(128)
+        const bytes = Buffer.byteLength(line.slice(line.indexOf(' -o ') + 4))
+        expect(bytes).toBeGreaterThan(4095)
+        expect(r.stderr).toBe(`ctrsnap: warning: the mount options above are ${bytes} bytes, more than the kernel accepts (4095): the line will not mount as printed; use --mount to have ctrsnap mount it\n`)
+        const short = await ctrsnap(['view', '-t', '/mnt/x', 'shortline', 'l1'], {root: root.dir, snapshotter})
+        expect(short.stderr).toBe('')
+      })
+
       it('501 lower layers are refused before anything is mounted, and the view is taken back', async () => {
         const t = path.join(root.dir, 'deeper')
         let err: unknown
