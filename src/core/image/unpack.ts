@@ -1,0 +1,302 @@
+import {randomBytes} from 'node:crypto'
+import {PassThrough, Transform, type Readable} from 'node:stream'
+import {finished, pipeline} from 'node:stream/promises'
+import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
+import type {LocalSnapshotter} from '../local.js'
+import * as q from '../store/snapshots.js'
+import {chainIds} from './chain-id.js'
+import {Hasher, type Digest} from './digest.js'
+import {commitExtract} from './import.js'
+import {decompressor} from './pipe.js'
+import type {Image, ImageLayer} from './source.js'
+
+/** The layer applier's contract (src/core/layer/apply.ts): an uncompressed tar into `target`, confined to it. */
+export type ApplyLayer = (tar: NodeJS.ReadableStream, opts: {format: 'overlay' | 'native'; target: string; parents: string[]}) => Promise<void>
+
+/** Labels every unpacked layer carries. */
+export const LABEL_UNCOMPRESSED = 'ctrsnap.io/uncompressed'
+export const LABEL_DIGEST = 'ctrsnap.io/digest'
+
+export type LayerStatus = 'extracted' | 'reused'
+
+export interface LayerResult {
+  index: number
+  chainId: Digest
+  diffId: Digest
+  /** Digest and size of the blob as stored in the source. */
+  digest: Digest
+  size: number
+  mediaType: string
+  status: LayerStatus
+}
+
+/** What the progress display hears. Bytes are of the blob as stored (compressed). */
+export interface UnpackEvents {
+  start?(layer: ImageLayer, total: number): void
+  bytes?(layer: ImageLayer, n: number): void
+  done?(layer: ImageLayer, total: number, status: LayerStatus, ms: number): void
+}
+
+export interface UnpackOptions {
+  apply: ApplyLayer
+  events?: UnpackEvents
+  /** Overlay layers extracted at once; native is always one at a time (each layer copies its parent). */
+  concurrency?: number
+}
+
+const unique = (): string => `${Date.now()}-${randomBytes(6).toString('base64url')}`
+
+/**
+ * containerd's applyLayers: each layer becomes the committed snapshot named
+ * by its chainID, on the previous one. Layers already there are reused. A
+ * layer is prepared as `extract-<unique> <chainID>`, streamed through
+ * decompression, hashing and extraction at once, verified, then committed.
+ * Any failure removes every snapshot this call made, so the store is as before.
+ */
+export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+  const {layers} = image
+  if (layers.length === 0) throw new InvalidArgumentError(`${image.source}: the image has no layers`)
+  const chain = chainIds(layers.map(l => l.diffId))
+  const reusedTop = await topExisting(sn, chain)
+  const results: LayerResult[] = layers.map((l, i) => ({
+    index: i,
+    chainId: chain[i]!,
+    diffId: l.diffId,
+    digest: l.digest ?? l.diffId,
+    size: l.size ?? l.blobSize,
+    mediaType: l.mediaType,
+    status: i <= reusedTop ? 'reused' : 'extracted',
+  }))
+  for (let i = 0; i <= reusedTop; i++) {
+    opts.events?.start?.(layers[i]!, layers.length)
+    opts.events?.done?.(layers[i]!, layers.length, 'reused', 0)
+  }
+  const todo = layers.slice(reusedTop + 1)
+  const parentOf = (i: number): string => (i === 0 ? '' : chain[i - 1]!)
+  const labelsOf = (r: LayerResult): Record<string, string> => ({[LABEL_UNCOMPRESSED]: r.diffId, [LABEL_DIGEST]: r.digest})
+
+  const keys = new Map<number, string>()
+  const committed: Digest[] = []
+  try {
+    if (sn.driver.name === 'overlayfs') {
+      // Extract concurrently (a layer's upper directory does not depend on its parents' content), commit in order.
+      const ctl = new AbortController()
+      await pool(todo, opts.concurrency ?? 2, async layer => {
+        const key = `extract-${unique()} ${chain[layer.index]}`
+        // Attach to the parent now if it is already committed; otherwise at commit.
+        await sn.prepare(key, layer.index - 1 <= reusedTop ? parentOf(layer.index) : '')
+        keys.set(layer.index, key)
+        results[layer.index]!.digest = await extract(sn, key, layer, layers.length, opts, 'overlay', ctl.signal)
+      }, () => ctl.abort())
+      for (const layer of todo) {
+        const r = results[layer.index]!
+        if (await commitOrYield(sn, keys.get(layer.index)!, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
+        else r.status = 'reused'
+        keys.delete(layer.index)
+      }
+    } else {
+      for (const layer of todo) {
+        const r = results[layer.index]!
+        const key = `extract-${unique()} ${r.chainId}`
+        await sn.prepare(key, parentOf(layer.index))
+        keys.set(layer.index, key)
+        r.digest = await extract(sn, key, layer, layers.length, opts, 'native')
+        if (await commitOrYield(sn, key, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
+        else r.status = 'reused'
+        keys.delete(layer.index)
+      }
+    }
+  } catch (err) {
+    for (const key of keys.values()) await sn.remove(key).catch(() => {})
+    // Take back the layers this call committed, top first; one another unpack already built on stays, with its base.
+    for (const name of committed.reverse()) {
+      try {
+        await sn.remove(name)
+      } catch {
+        break
+      }
+    }
+    throw err
+  }
+  return {chainId: chain[chain.length - 1]!, layers: results}
+}
+
+/** Index of the highest layer whose chainID is already committed with the right parent; -1 if none. */
+async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<number> {
+  const db = await sn.store.read()
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const rec = q.getRecord(db, chain[i]!)
+    if (!rec) continue
+    const parent = i === 0 ? '' : chain[i - 1]!
+    if (rec.kind !== 'Committed' || rec.parent !== parent) {
+      throw new FailedPreconditionError(`snapshot "${chain[i]}" exists but is not layer ${i + 1} of this image (it is ${rec.kind === 'Committed' ? `committed on parent "${rec.parent}"` : `${rec.kind.toLowerCase()}`}, expected committed on "${parent}")`)
+    }
+    return i
+  }
+  return -1
+}
+
+/** Commit; if another unpack committed the same chainID first, drop ours and use theirs. Returns whether ours was kept. */
+async function commitOrYield(sn: LocalSnapshotter, key: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
+  try {
+    await commitExtract(sn, key, name, parent, labels)
+    return true
+  } catch (err) {
+    if (!isKind(err, 'already-exists')) throw err
+    const other = await sn.stat(name)
+    if (other.kind !== 'Committed' || other.parent !== parent) throw err
+    await sn.remove(key)
+    return false
+  }
+}
+
+/** Run `fn` over items, at most `n` at once; on the first failure call `onFail` and reject once all have settled. */
+async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>, onFail: () => void): Promise<void> {
+  let next = 0
+  let failure: {err: unknown} | undefined
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!
+      try {
+        await fn(item)
+      } catch (err) {
+        // The first error is the cause; the rest are the aborts it triggered.
+        if (failure === undefined) {
+          failure = {err}
+          onFail()
+        }
+      }
+    }
+  }
+  await Promise.all(Array.from({length: Math.max(1, Math.min(n, items.length))}, worker))
+  if (failure) throw failure.err
+}
+
+async function extract(sn: LocalSnapshotter, key: string, layer: ImageLayer, total: number, opts: UnpackOptions, format: 'overlay' | 'native', signal?: AbortSignal): Promise<Digest> {
+  const paths = await sn.layerPaths(key)
+  const t0 = performance.now()
+  opts.events?.start?.(layer, total)
+  const {digest} = await streamLayer(layer, tar => opts.apply(tar, {format, target: paths.own!, parents: paths.parents}), {
+    onBytes: n => opts.events?.bytes?.(layer, n),
+    signal,
+  })
+  opts.events?.done?.(layer, total, 'extracted', performance.now() - t0)
+  return digest
+}
+
+/**
+ * One pass over a layer blob: read -> hash (blob digest, size) -> decompress
+ * -> hash (diffID) -> `consume` (tar extraction), all streaming. Whatever
+ * `consume` leaves unread (tar stops at its end marker) is still hashed. The
+ * result is verified against the manifest and the config; a mismatch or a
+ * corrupt stream rejects, with both digests in the message.
+ */
+export async function streamLayer(
+  layer: ImageLayer,
+  consume: (tar: Readable) => Promise<void>,
+  opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
+): Promise<{digest: Digest; size: number; diffId: Digest}> {
+  const what = `layer ${layer.index + 1} (${layer.digest ?? layer.diffId})`
+  if (opts.signal?.aborted) throw new SnapshotError('unavailable', `${what}: aborted`)
+  const blob = new Hasher()
+  const dec = await decompressor(layer.compression)
+  const diff = dec ? new Hasher() : blob
+  const src = layer.open()
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      blob.update(chunk)
+      opts.onBytes?.(chunk.length)
+      cb(null, chunk)
+    },
+  })
+  const feed = new PassThrough({highWaterMark: 1 << 20})
+  feed.on('error', () => {})
+
+  let aborted = false
+  const abort = (): void => {
+    if (aborted) return
+    aborted = true
+    dec?.kill()
+    src.destroy()
+    tap.destroy()
+    feed.destroy(new Error(`${what}: aborted`))
+    wake?.()
+  }
+  const onAbort = (): void => abort()
+  opts.signal?.addEventListener('abort', onAbort)
+
+  let applyDone = false
+  let wake: (() => void) | undefined
+  const applied = Promise.resolve()
+    .then(() => consume(feed))
+    .catch(err => {
+      abort()
+      throw err
+    })
+    .finally(() => {
+      applyDone = true
+      wake?.()
+    })
+  // Compressed side: file -> tap -> decompressor. Uncompressed layers have no decompressor: the tap is the stream.
+  let readAll = false
+  let upstream: Promise<void>
+  if (dec) {
+    upstream = pipeline(src, tap, dec.stdin)
+  } else {
+    src.on('error', err => tap.destroy(err))
+    src.pipe(tap)
+    upstream = finished(src)
+  }
+  upstream = upstream.then(() => {
+    readAll = true
+  })
+  const raw: Readable = dec ? dec.stdout : tap
+  const pumped = (async () => {
+    for await (const chunk of raw as AsyncIterable<Buffer>) {
+      if (dec) diff.update(chunk)
+      if (applyDone || aborted || feed.destroyed) continue
+      if (!feed.write(chunk)) {
+        await new Promise<void>(resolve => {
+          const done = (): void => {
+            feed.off('drain', done)
+            feed.off('close', done)
+            wake = undefined
+            resolve()
+          }
+          wake = done
+          feed.on('drain', done)
+          feed.on('close', done)
+          if (applyDone || aborted) done()
+        })
+      }
+    }
+    if (!feed.destroyed) feed.end()
+  })()
+
+  const [up, decDone, pump, app] = await Promise.allSettled([upstream, dec?.done ?? Promise.resolve(), pumped, applied])
+  opts.signal?.removeEventListener('abort', onAbort)
+  if (opts.signal?.aborted) throw new SnapshotError('unavailable', `${what}: aborted`)
+  const digest = blob.digest()
+  // The most telling failure first: a blob that is not what the manifest says explains all the others.
+  if (readAll && layer.size !== undefined && blob.size !== layer.size) {
+    throw new InvalidArgumentError(`${what}: size mismatch: the manifest says ${layer.size} bytes, the blob has ${blob.size} (digest ${digest})`)
+  }
+  if (readAll && layer.digest !== undefined && digest !== layer.digest) {
+    throw new InvalidArgumentError(`${what}: digest mismatch: the manifest says ${layer.digest}, the blob is ${digest}`)
+  }
+  if (decDone.status === 'rejected') {
+    const e = decDone.reason as Error
+    throw new InvalidArgumentError(`${what}: corrupt or truncated ${layer.compression} data (${e.message})`)
+  }
+  if (app.status === 'rejected') {
+    const e = app.reason
+    if (e instanceof SnapshotError) e.message = `${what}: ${e.message}`
+    throw e
+  }
+  for (const r of [up, pump]) if (r.status === 'rejected') throw r.reason
+  const diffId = dec ? diff.digest() : digest
+  if (diffId !== layer.diffId) {
+    throw new InvalidArgumentError(`${what}: uncompressed digest mismatch: the config's diff_id is ${layer.diffId}, the content is ${diffId}`)
+  }
+  return {digest, size: blob.size, diffId}
+}

@@ -1,0 +1,140 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import {Readable} from 'node:stream'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {chainIds} from '../../src/core/image/chain-id.js'
+import {parseDigest, sha256} from '../../src/core/image/digest.js'
+import {layerCompression} from '../../src/core/image/media-types.js'
+import {formatPlatform, parsePlatform} from '../../src/core/image/platform.js'
+import {openImage, type Image} from '../../src/core/image/source.js'
+import {archive, buildImage, dockerSaveFiles, expectedChainIds, ociLayoutFiles, writeFiles} from '../helpers/image.js'
+import {tempRoot} from '../helpers/root.js'
+
+const amd64 = {os: 'linux', architecture: 'amd64'}
+const arm64 = {os: 'linux', architecture: 'arm64'}
+const armv7 = {os: 'linux', architecture: 'arm', variant: 'v7'}
+
+let tmp: {dir: string; cleanup: () => void}
+beforeEach(() => {
+  tmp = tempRoot('ctrsnap-src-')
+})
+afterEach(() => tmp.cleanup())
+
+const open = (spec: string, platform = amd64, extra: {explicit?: boolean; stdin?: Readable} = {}): Promise<Image> =>
+  openImage(spec, {platform, explicit: extra.explicit ?? true, stdin: extra.stdin, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
+
+const img1 = () => buildImage([{entries: [{name: 'a', content: 'A'}]}, {entries: [{name: 'b', content: 'B'}], compression: 'zstd'}, {entries: [{name: 'c', content: 'C'}], compression: 'none'}])
+
+describe('chain IDs and digests', () => {
+  it('match an independent computation of image-spec ChainID', () => {
+    const diffIds = [sha256('one'), sha256('two'), sha256('three')]
+    expect(chainIds(diffIds)).toEqual(expectedChainIds(diffIds))
+    expect(chainIds(diffIds)[0]).toBe(diffIds[0])
+    expect(chainIds([])).toEqual([])
+  })
+  it('reject malformed digests naming where they came from', () => {
+    expect(() => parseDigest('sha256:ABC', 'layer 1')).toThrow(/layer 1: "sha256:ABC" is not a sha256 digest/)
+    expect(() => parseDigest('md5:' + 'a'.repeat(32), 'x')).toThrow(/not a sha256 digest/)
+  })
+  it('name an unsupported layer media type', () => {
+    expect(() => layerCompression('application/vnd.oci.image.layer.v1.tar+bzip2', 'layer 2')).toThrow(/layer 2: unsupported layer media type "application\/vnd.oci.image.layer.v1.tar\+bzip2"/)
+    expect(layerCompression('application/vnd.oci.image.layer.nondistributable.v1.tar+zstd', 'x')).toBe('zstd')
+    expect(layerCompression('application/vnd.docker.image.rootfs.diff.tar.gzip', 'x')).toBe('gzip')
+  })
+  it('parse platforms with containerd normalisation', () => {
+    expect(formatPlatform(parsePlatform('linux/aarch64/v8'))).toBe('linux/arm64')
+    expect(formatPlatform(parsePlatform('linux/arm'))).toBe('linux/arm/v7')
+    expect(formatPlatform(parsePlatform('linux/x86_64'))).toBe('linux/amd64')
+    expect(() => parsePlatform('linux')).toThrow(/expected os\/arch\[\/variant\]/)
+  })
+})
+
+describe('image sources', () => {
+  it('reads an OCI layout directory, with layers, diffIDs and compressions', async () => {
+    const img = img1()
+    const dir = writeFiles(path.join(tmp.dir, 'layout'), ociLayoutFiles([{image: img, tag: 'v1'}]))
+    const got = await open(dir)
+    expect(got.manifestDigest).toBe(img.manifestDigest)
+    expect(got.layers.map(l => [l.compression, l.digest, l.diffId, l.size])).toEqual(img.layers.map((l, i) => [['gzip', 'zstd', 'none'][i], l.digest, l.diffId, l.blob.length]))
+  })
+
+  it('selects DIR:TAG by ref.name and DIR@digest by manifest digest', async () => {
+    const a = img1()
+    const b = buildImage([{entries: [{name: 'x', content: 'X'}]}])
+    const dir = writeFiles(path.join(tmp.dir, 'layout'), ociLayoutFiles([{image: a, tag: 'a'}, {image: b, tag: 'b'}]))
+    expect((await open(`${dir}:b`)).manifestDigest).toBe(b.manifestDigest)
+    expect((await open(`${dir}@${a.manifestDigest}`)).manifestDigest).toBe(a.manifestDigest)
+    await expect(open(`${dir}:nope`)).rejects.toThrow(/no image tagged "nope" \(tags: a, b\)/)
+    await expect(open(dir)).rejects.toThrow(/2 images match platform linux\/amd64: .*a, sha256.*b, sha256.*choose one with SOURCE:TAG/)
+    await expect(open(`${dir}@sha256:${'0'.repeat(64)}`)).rejects.toThrow(/no manifest or index sha256:0{64}/)
+  })
+
+  it('reads an OCI archive and the same archive from stdin', async () => {
+    const img = img1()
+    const file = path.join(tmp.dir, 'img.tar')
+    fs.writeFileSync(file, archive(ociLayoutFiles([{image: img, tag: 'latest'}])))
+    expect((await open(file)).manifestDigest).toBe(img.manifestDigest)
+    expect((await open(`${file}:latest`)).manifestDigest).toBe(img.manifestDigest)
+    const fromStdin = await open('-', amd64, {stdin: fs.createReadStream(file)})
+    expect(fromStdin.manifestDigest).toBe(img.manifestDigest)
+    const spool = fs.readdirSync(tmp.dir).filter(n => n.startsWith('spool-'))
+    expect(spool).toHaveLength(1)
+    fromStdin.close()
+    expect(fs.readdirSync(tmp.dir).filter(n => n.startsWith('spool-'))).toEqual([])
+  })
+
+  it('reads a docker save archive by RepoTags, from a file and stdin', async () => {
+    const a = img1()
+    const b = buildImage([{entries: [{name: 'y', content: 'Y'}]}])
+    const file = path.join(tmp.dir, 'save.tar')
+    fs.writeFileSync(file, archive(dockerSaveFiles([{image: a, tags: ['repo/a:1']}, {image: b, tags: ['repo/b:latest']}])))
+    const got = await open(`${file}:repo/a:1`)
+    expect(got.layers.map(l => l.diffId)).toEqual(a.layers.map(l => l.diffId))
+    expect(got.layers.every(l => l.compression === 'none' && l.digest === undefined)).toBe(true)
+    expect((await open(`${file}:repo/b`)).layers.map(l => l.diffId)).toEqual(b.layers.map(l => l.diffId))
+    await expect(open(file)).rejects.toThrow(/2 images match/)
+    await expect(open(`${file}:zzz`)).rejects.toThrow(/no image tagged "zzz" \(RepoTags: repo\/a:1, repo\/b:latest\)/)
+    const single = path.join(tmp.dir, 'one.tar')
+    fs.writeFileSync(single, archive(dockerSaveFiles([{image: b, tags: ['b:1']}])))
+    expect((await open('-', amd64, {stdin: fs.createReadStream(single)})).layers).toHaveLength(1)
+  })
+
+  it('resolves a (nested) index by platform and lists what is there when nothing or several match', async () => {
+    const x86 = buildImage([{entries: [{name: 'f', content: 'amd64'}]}], amd64)
+    const arm = buildImage([{entries: [{name: 'f', content: 'arm64'}]}], arm64)
+    const arm7 = buildImage([{entries: [{name: 'f', content: 'armv7'}]}], armv7)
+    for (const nested of [false, true]) {
+      const dir = writeFiles(path.join(tmp.dir, `multi-${nested}`), ociLayoutFiles([{image: x86, withPlatform: true}, {image: arm, withPlatform: true}, {image: arm7, withPlatform: true}], {nested}))
+      expect((await open(dir, amd64)).manifestDigest).toBe(x86.manifestDigest)
+      expect((await open(dir, parsePlatform('linux/arm64/v8'))).manifestDigest).toBe(arm.manifestDigest)
+      expect((await open(dir, parsePlatform('linux/arm/v7'))).manifestDigest).toBe(arm7.manifestDigest)
+      await expect(open(dir, parsePlatform('linux/s390x'))).rejects.toThrow(/no image for platform linux\/s390x; available: linux\/amd64 .*linux\/arm64 .*linux\/arm\/v7/)
+    }
+    // Two entries for one platform: ambiguous, both listed.
+    const x86b = buildImage([{entries: [{name: 'g', content: 'other'}]}], amd64)
+    const dir = writeFiles(path.join(tmp.dir, 'dup'), ociLayoutFiles([{image: x86, withPlatform: true}, {image: x86b, withPlatform: true}]))
+    await expect(open(dir, amd64)).rejects.toThrow(new RegExp(`2 images match platform linux/amd64: .*${x86.manifestDigest}.*${x86b.manifestDigest}`))
+    // No platform in the index: the config tells.
+    const bare = writeFiles(path.join(tmp.dir, 'bare'), ociLayoutFiles([{image: arm}]))
+    await expect(open(bare, amd64)).rejects.toThrow(/no image for platform linux\/amd64; available: linux\/arm64/)
+    expect((await open(bare, arm64)).manifestDigest).toBe(arm.manifestDigest)
+  })
+
+  it('refuses what is not an image, clearly', async () => {
+    await expect(open(path.join(tmp.dir, 'missing'))).rejects.toThrow(/image source ".*missing" does not exist/)
+    const junk = path.join(tmp.dir, 'junk.tar')
+    fs.writeFileSync(junk, 'not a tar at all'.repeat(100))
+    await expect(open(junk)).rejects.toThrow(/not a valid image archive: bad tar header checksum/)
+    const empty = fs.mkdirSync(path.join(tmp.dir, 'emptydir'), {recursive: true})!
+    await expect(open(empty)).rejects.toThrow(/not an image: no oci-layout and index.json/)
+    const img = buildImage([{entries: [{name: 'a'}], mediaType: 'application/vnd.oci.image.layer.v1.tar+lz4'}])
+    const dir = writeFiles(path.join(tmp.dir, 'lz4'), ociLayoutFiles([{image: img}]))
+    await expect(open(dir)).rejects.toThrow(/layer 1 \(sha256:[a-f0-9]{64}\): unsupported layer media type "application\/vnd.oci.image.layer.v1.tar\+lz4"/)
+    // A tampered config no longer matches its descriptor.
+    const good = img1()
+    const files = ociLayoutFiles([{image: good}])
+    files.set(`blobs/sha256/${good.configDigest.slice(7)}`, Buffer.from(good.config.toString().replace('amd64', 'arm64')))
+    const bad = writeFiles(path.join(tmp.dir, 'tampered'), files)
+    await expect(open(bad)).rejects.toThrow(/config sha256:[a-f0-9]{64}: size|digest mismatch/)
+  })
+})

@@ -1,0 +1,175 @@
+import {createHash} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {openSnapshotter} from '../../src/core/open.js'
+import {openImage} from '../../src/core/image/source.js'
+import {LABEL_DIGEST, LABEL_UNCOMPRESSED, unpackImage, type ApplyLayer} from '../../src/core/image/unpack.js'
+import type {LocalSnapshotter} from '../../src/core/local.js'
+import {buildImage, expectedChainIds, loadApply, ociLayoutFiles, writeFiles, type BuiltImage, type LayoutEntry} from '../helpers/image.js'
+import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+
+const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
+const amd64 = {os: 'linux', architecture: 'amd64'}
+
+let tmp: {dir: string; cleanup: () => void}
+let apply: ApplyLayer
+beforeEach(async () => {
+  tmp = tempRoot('ctrsnap-unpack-')
+  apply = await loadApply()
+})
+afterEach(() => tmp.cleanup())
+
+const threeLayers = (): BuiltImage =>
+  buildImage([
+    {entries: [{name: 'etc/', type: 'dir'}, {name: 'etc/os', content: 'base\n'}, {name: 'bin/', type: 'dir'}, {name: 'bin/sh', content: '#!', mode: 0o755}]},
+    {entries: [{name: 'usr/', type: 'dir'}, {name: 'usr/lib', content: 'lib'.repeat(10000)}], compression: 'zstd'},
+    {entries: [{name: 'app/', type: 'dir'}, {name: 'app/main', content: 'main'}], compression: 'none'},
+  ])
+
+function layout(name: string, entries: LayoutEntry[]): string {
+  return writeFiles(path.join(tmp.dir, name), ociLayoutFiles(entries))
+}
+
+async function unpack(sn: LocalSnapshotter, spec: string, concurrency?: number) {
+  const image = await openImage(spec, {platform: amd64, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
+  try {
+    return await unpackImage(sn, image, {apply, concurrency})
+  } finally {
+    image.close()
+  }
+}
+
+/** What must be identical before and after a failed unpack: records and the snapshots/ directory. */
+async function state(sn: LocalSnapshotter) {
+  const dir = path.join(sn.root, 'snapshots')
+  return {walk: (await sn.walk()).map(i => [i.name, i.kind, i.parent]), dirs: fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []}
+}
+
+// The driver is real: overlay layers are plain directories until mounted, so no mount is needed here.
+describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
+  const needsRoot = !(isRoot && isLinux)
+  it.skipIf(needsRoot)('commits each layer under its chainID on the previous one, with labels (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const img = threeLayers()
+    const res = await unpack(sn, layout('img', [{image: img}]))
+    const chain = expectedChainIds(img.layers.map(l => l.diffId))
+    expect(res.chainId).toBe(chain[2])
+    expect(res.layers.map(l => [l.chainId, l.diffId, l.digest, l.size, l.status])).toEqual(img.layers.map((l, i) => [chain[i], l.diffId, l.digest, l.blob.length, 'extracted']))
+    const infos = await sn.walk()
+    expect(infos.map(i => [i.name, i.kind, i.parent]).sort()).toEqual([
+      [chain[0], 'Committed', ''],
+      [chain[1], 'Committed', chain[0]],
+      [chain[2], 'Committed', chain[1]],
+    ].sort())
+    for (const [i, l] of img.layers.entries()) {
+      expect((await sn.stat(chain[i]!)).labels).toEqual({[LABEL_UNCOMPRESSED]: l.diffId, [LABEL_DIGEST]: l.digest})
+    }
+    expect((await state(sn)).dirs.filter(d => !/^\d+$/.test(d))).toEqual([])
+    // The top layer's directory, found as a parent of a probe (the public way to reach a committed layer).
+    await sn.prepare('probe', chain[2]!)
+    const top = (await sn.layerPaths('probe')).parents[0]!
+    expect(fs.readFileSync(path.join(top, 'app/main'), 'utf8')).toBe('main')
+    if (snapshotter === 'native') expect(fs.readFileSync(path.join(top, 'usr/lib'), 'utf8')).toBe('lib'.repeat(10000))
+    else expect(fs.existsSync(path.join(top, 'usr'))).toBe(false)
+  })
+
+  it.skipIf(needsRoot)('reuses existing layers: a second unpack extracts nothing, a shared base is not extracted again (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const img = threeLayers()
+    const dir = layout('img', [{image: img}])
+    await unpack(sn, dir)
+    const before = await state(sn)
+    let calls = 0
+    const counting: ApplyLayer = (t, o) => {
+      calls++
+      return apply(t, o)
+    }
+    const image = await openImage(dir, {platform: amd64, tempDir: () => tmp.dir})
+    const again = await unpackImage(sn, image, {apply: counting})
+    expect(calls).toBe(0)
+    expect(again.layers.map(l => l.status)).toEqual(['reused', 'reused', 'reused'])
+    expect(await state(sn)).toEqual(before)
+    // Same first two layers, a new third: only the third is extracted.
+    const child = buildImage([{entries: [{name: 'etc/', type: 'dir'}, {name: 'etc/os', content: 'base\n'}, {name: 'bin/', type: 'dir'}, {name: 'bin/sh', content: '#!', mode: 0o755}]}, {entries: [{name: 'usr/', type: 'dir'}, {name: 'usr/lib', content: 'lib'.repeat(10000)}], compression: 'zstd'}, {entries: [{name: 'other', content: 'o'}]}])
+    const image2 = await openImage(layout('child', [{image: child}]), {platform: amd64, tempDir: () => tmp.dir})
+    const r2 = await unpackImage(sn, image2, {apply: counting})
+    expect(calls).toBe(1)
+    expect(r2.layers.map(l => l.status)).toEqual(['reused', 'reused', 'extracted'])
+    expect((await sn.stat(r2.chainId)).parent).toBe(expectedChainIds(img.layers.map(l => l.diffId))[1])
+  })
+
+  it.skipIf(needsRoot)('two unpacks of the same image at once both succeed with one chain (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const img = threeLayers()
+    const dir = layout('img', [{image: img}])
+    const [a, b] = await Promise.all([unpack(sn, dir), unpack(sn, dir)])
+    expect(a.chainId).toBe(b.chainId)
+    const s = await state(sn)
+    expect(s.walk).toHaveLength(3)
+    expect(s.dirs.filter(d => !/^\d+$/.test(d))).toEqual([])
+    expect(s.dirs).toHaveLength(3)
+  })
+
+  describe('a bad layer leaves the store as it was', () => {
+    const cases: [string, (img: BuiltImage) => BuiltImage, RegExp][] = [
+      [
+        'blob digest mismatch',
+        img => {
+          const blob = Buffer.from(img.layers[2]!.blob)
+          blob[blob.length - 600] ^= 0xff // same size, different bytes
+          img.layers[2]!.blob = blob
+          return img
+        },
+        /layer 3 \(sha256:[a-f0-9]{64}\): digest mismatch: the manifest says sha256:[a-f0-9]{64}, the blob is sha256:[a-f0-9]{64}/,
+      ],
+      ['truncated gzip', img => retarget(img, 0, b => b.subarray(0, b.length - 20)), /layer 1 \(sha256:[a-f0-9]{64}\): corrupt or truncated gzip data/],
+      [
+        'corrupt zstd',
+        img =>
+          retarget(img, 1, b => {
+            const c = Buffer.from(b)
+            for (let i = 20; i < c.length - 8; i += 7) c[i] ^= 0x5a
+            return c
+          }),
+        /layer 2 \(sha256:[a-f0-9]{64}\): corrupt or truncated zstd data/,
+      ],
+      [
+        'diffID mismatch',
+        img => {
+          const cfg = JSON.parse(img.config.toString())
+          cfg.rootfs.diff_ids[1] = sha(Buffer.from('something else'))
+          return rebuild(img, Buffer.from(JSON.stringify(cfg)))
+        },
+        /layer 2 \(sha256:[a-f0-9]{64}\): uncompressed digest mismatch: the config's diff_id is sha256:[a-f0-9]{64}, the content is sha256:[a-f0-9]{64}/,
+      ],
+    ]
+    for (const [name, spoil, message] of cases) {
+      it.skipIf(needsRoot)(`${name} (needs root)`, async () => {
+        const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+        // Something already there must survive untouched.
+        await sn.prepare('keep', '')
+        const before = await state(sn)
+        await expect(unpack(sn, layout('bad', [{image: spoil(threeLayers())}]))).rejects.toThrow(message)
+        expect(await state(sn)).toEqual(before)
+      })
+    }
+  })
+})
+
+/** Replace layer i's blob and point the manifest at it, so only its content is wrong. */
+function retarget(img: BuiltImage, i: number, f: (b: Buffer) => Buffer): BuiltImage {
+  const l = img.layers[i]!
+  l.blob = f(l.blob)
+  l.digest = sha(l.blob)
+  return rebuild(img, img.config)
+}
+
+function rebuild(img: BuiltImage, config: Buffer): BuiltImage {
+  const m = JSON.parse(img.manifest.toString())
+  m.config.digest = sha(config)
+  m.config.size = config.length
+  m.layers = img.layers.map(l => ({mediaType: l.mediaType, digest: l.digest, size: l.blob.length}))
+  const manifest = Buffer.from(JSON.stringify(m))
+  return {...img, config, configDigest: sha(config), manifest, manifestDigest: sha(manifest)}
+}
