@@ -63,4 +63,10 @@ export interface Snapshotter {
   remove(key: string, opts?: {recursive?: boolean}): Promise<string[]>
   /** Every snapshot in bytewise key order. */
   walk(): Promise<Info[]>
+  /** Perform `key`'s mounts at `target` (created if missing) and record them. */
+  mount(key: string, target: string): Promise<Mount[]>
+  /** Undo a recorded mount; with `remove`, also remove its snapshot. */
+  unmount(target: string, opts?: {remove?: boolean}): Promise<{target: string; key: string; wasMounted: boolean; removed: boolean}>
+  /** Directories of a snapshot's own layer (null when it has none) and of its parents, nearest first. */
+  layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}>
 }
