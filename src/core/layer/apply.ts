@@ -1,0 +1,400 @@
+import fs from 'node:fs'
+import path from 'node:path'
+import {ExternalCommandError, InvalidArgumentError, UnavailableError} from '../errors.js'
+import {feedInto} from './proc.js'
+import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
+import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
+
+export interface ApplyOptions {
+  /** overlay: `target` is an empty upper dir; native: a full copy of the parent. */
+  format: 'overlay' | 'native'
+  target: string
+  /** Lower layer dirs, nearest first (overlay) / the parent's dir (native). */
+  parents: string[]
+}
+
+/**
+ * Apply an uncompressed layer tar to a new snapshot's directory.
+ *
+ * Safety rests on three things. (1) Every header is parsed and checked here
+ * before GNU tar receives the bytes that complete it (TarScanner): names are
+ * relative without `..`, nothing is written through a symlink the layer
+ * itself made, hard links stay inside, whiteout names are well formed, and
+ * header layouts tar could read differently are refused. (2) GNU tar only ever
+ * extracts into an empty directory (the overlay upper, or a staging dir for
+ * native), so no symlink it did not create can be on any path it writes.
+ * (3) Native staging content is moved into the parent's copy by our own merge,
+ * which lstat()s every path and replaces a symlink or file in the way, never
+ * following it. Whiteouts and directory metadata fix-ups are applied the same
+ * way, by lstat-checked paths and a second GNU tar run over a tar we generate.
+ */
+export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions): Promise<void> {
+  const target = path.resolve(opts.target)
+  const st = fs.lstatSync(target)
+  if (!st.isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${target}: not a directory`)
+  const index = new LayerIndex()
+  const rootBefore = statMeta(enc(target, ''))
+  let staging = target
+  try {
+    if (opts.format === 'native') staging = fs.mkdtempSync(path.join(path.dirname(target), `new-${process.pid}-`))
+    await extract(tar, staging, index)
+    if (opts.format === 'overlay') await finishOverlay(index, target, opts.parents.map(p => path.resolve(p)), rootBefore)
+    else await finishNative(index, staging, target)
+  } catch (err) {
+    throw translate(err, target)
+  } finally {
+    if (staging !== target) fs.rmSync(staging, {recursive: true, force: true})
+  }
+}
+
+// ------------------------------------------------------------------ index
+
+interface Meta {
+  mode: number
+  uid: number
+  gid: number
+  mtime: TarTime
+}
+
+interface Whiteout {
+  dir: string
+  name: string
+  marker: string
+  uid: number
+  gid: number
+  mtime: TarTime
+}
+
+/** What the layer contains, learnt header by header; refuses what is unsafe. */
+export class LayerIndex {
+  readonly explicitDirs = new Map<string, Meta>()
+  /** Paths that are, or were at some point in this layer, symlinks: nothing may be written under them. */
+  readonly symlinks = new Set<string>()
+  /** Every proper ancestor of an entry: the directories tar makes if the layer does not list them. */
+  readonly ancestors = new Set<string>()
+  readonly whiteouts: Whiteout[] = []
+  readonly opaques: {dir: string; marker: string}[] = []
+  rootEntry = false
+
+  add(e: TarEntry): void {
+    const p = cleanName(e.name)
+    if (p === '') {
+      if (e.type !== 'dir') throw new InvalidArgumentError(`invalid layer tar: ${e.type} entry ${showName(e.name)} names the root`)
+      this.rootEntry = true
+      return
+    }
+    const dir = this.checkAncestors(p, e.name)
+    if (e.type === 'link') {
+      const link = cleanName(e.linkname, 'hard link target')
+      if (link === '') throw new InvalidArgumentError(`invalid layer tar: hard link ${showName(e.name)} points at the root`)
+      this.checkAncestors(link, e.linkname, false)
+      if (whiteoutOf(link.slice(link.lastIndexOf('/') + 1), e.linkname).kind !== 'none') {
+        throw new InvalidArgumentError(`invalid layer tar: hard link ${showName(e.name)} points at a whiteout`)
+      }
+      // A hard link to a symlink is a symlink on disk.
+      if (this.symlinks.has(link)) this.symlinks.add(p)
+    }
+    const wo = whiteoutOf(p.slice(dir.length ? dir.length + 1 : 0), e.name)
+    if (wo.kind !== 'none') {
+      if (e.type === 'dir') throw new InvalidArgumentError(`invalid layer tar: invalid whiteout name ${showName(e.name)} (a whiteout cannot be a directory)`)
+      if (wo.kind === 'opaque') this.opaques.push({dir, marker: p})
+      else this.whiteouts.push({dir, name: wo.target, marker: p, uid: e.uid, gid: e.gid, mtime: e.mtime})
+      return
+    }
+    if (e.type === 'symlink') this.symlinks.add(p)
+    if (e.type === 'dir') this.explicitDirs.set(p, {mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime})
+    else this.explicitDirs.delete(p)
+  }
+
+  /** Refuse a path under one of the layer's own symlinks; returns its parent. */
+  private checkAncestors(p: string, shown: string, record = true): string {
+    let end = p.indexOf('/')
+    while (end >= 0) {
+      const q = p.slice(0, end)
+      if (this.symlinks.has(q)) {
+        throw new InvalidArgumentError(`invalid layer tar: ${showName(shown)} goes through the symlink ${showName(q)} made by the same layer`)
+      }
+      if (record) this.ancestors.add(q)
+      end = p.indexOf('/', end + 1)
+    }
+    const slash = p.lastIndexOf('/')
+    return slash < 0 ? '' : p.slice(0, slash)
+  }
+}
+
+// ------------------------------------------------------------------ tar runs
+
+function tarArgs(dir: string, layer: boolean): string[] {
+  return [
+    '-x', '-f', '-', '-C', dir,
+    '--numeric-owner', '--same-owner', '--preserve-permissions', '--delay-directory-restore',
+    '--xattrs', '--xattrs-include=*',
+    // overlayfs' private xattrs would let a layer redirect lookups or fake
+    // whiteouts in the upper dir; only our own fix-up tar may set them.
+    ...(layer ? ['--xattrs-exclude=trusted.overlay.*'] : []),
+  ]
+}
+
+async function extract(input: NodeJS.ReadableStream, dir: string, index: LayerIndex): Promise<void> {
+  const scanner = new TarScanner(e => index.add(e))
+  await feedInto('tar', tarArgs(dir, true), async write => {
+    for await (const data of input as AsyncIterable<Buffer | string>) {
+      // Past the end marker tar reads nothing more; the rest is drained so a caller hashing the stream sees all of it.
+      if (scanner.done) continue
+      const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+      const n = scanner.push(chunk)
+      if (n > 0) await write(n === chunk.length ? chunk : chunk.subarray(0, n))
+      // The scanner stops at the first zero block; the second one spares tar's "lone zero block" warning.
+      if (scanner.done) await write(Buffer.alloc(BLOCK))
+    }
+    scanner.end()
+  })
+}
+
+interface Fix {
+  rel: string
+  type: 'dir' | 'char'
+  meta: Meta
+  xattrs?: Map<string, Buffer>
+}
+
+/** Set directory metadata and make whiteout devices with a generated tar (exact ns times, xattrs, owners). */
+async function applyFixes(root: string, fixes: Map<string, Fix>): Promise<void> {
+  if (fixes.size === 0) return
+  // Parents before children and each subtree contiguous, so tar's delayed
+  // directory times are set after everything inside them is made.
+  const list = [...fixes.values()].sort((a, b) => cmpPath(a.rel, b.rel))
+  const checked = new Set<string>()
+  const blocks: Buffer[] = []
+  for (const f of list) {
+    assertDirChain(root, f.type === 'dir' ? f.rel : parentOf(f.rel), checked)
+    blocks.push(entryHeader({
+      name: f.rel === '' ? './' : f.type === 'dir' ? `${f.rel}/` : f.rel,
+      type: f.type,
+      mode: f.meta.mode,
+      uid: f.meta.uid,
+      gid: f.meta.gid,
+      mtime: f.meta.mtime,
+      xattrs: f.xattrs,
+    }))
+  }
+  blocks.push(EOA)
+  await feedInto('tar', tarArgs(root, false), async write => write(Buffer.concat(blocks)))
+}
+
+function cmpPath(a: string, b: string): number {
+  const x = a === '' ? [] : a.split('/')
+  const y = b === '' ? [] : b.split('/')
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1
+  }
+  return x.length - y.length
+}
+
+// ------------------------------------------------------------------ overlay
+
+async function finishOverlay(index: LayerIndex, upper: string, lowers: string[], rootBefore: Meta): Promise<void> {
+  const fixes = new Map<string, Fix>()
+  const before = new Map<string, Meta>()
+  const opaque = new Set<string>()
+  const touched = new Set<string>()
+  const checked = new Set<string>()
+  // Metadata a directory must end with: the layer's own, else copied up from
+  // the lower layers as containerd does, else what tar gave it.
+  const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDirMeta(lowers, rel) ?? before.get(rel)!)
+
+  for (const m of [...index.whiteouts, ...index.opaques]) {
+    assertDirChain(upper, m.dir, checked)
+    if (!before.has(m.dir)) before.set(m.dir, statMeta(enc(upper, m.dir)))
+    touched.add(m.dir)
+    unlinkIfThere(enc(upper, m.marker))
+  }
+  for (const o of index.opaques) opaque.add(o.dir)
+  for (const w of index.whiteouts) {
+    const rel = w.dir ? `${w.dir}/${w.name}` : w.name
+    const there = lstatOrNull(enc(upper, rel))
+    // The layer also has NAME: a directory of its own must hide the lower one's content; anything else hides it already.
+    if (there?.isDirectory()) opaque.add(rel)
+    else if (!there) fixes.set(rel, {rel, type: 'char', meta: {mode: 0, uid: w.uid, gid: w.gid, mtime: w.mtime}})
+  }
+  for (const rel of index.ancestors) {
+    if (index.explicitDirs.has(rel)) continue
+    const m = lowerDirMeta(lowers, rel)
+    if (m) fixes.set(rel, {rel, type: 'dir', meta: m})
+  }
+  for (const rel of touched) fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel)})
+  for (const rel of opaque) {
+    fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel) ?? statMeta(enc(upper, rel)), xattrs: new Map([[OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
+  }
+  // containerd ignores a layer's root entry: the upper's root keeps what the driver gave it.
+  if (index.rootEntry) fixes.set('', {rel: '', type: 'dir', meta: rootBefore})
+  await applyFixes(upper, fixes)
+}
+
+/**
+ * The directory at `rel` as the lower layers show it (nearest first), for
+ * copy-up of directories a layer creates without listing them: undefined if
+ * no lower has it or it is replaced there by a non-directory or a whiteout.
+ */
+function lowerDirMeta(lowers: string[], rel: string): Meta | undefined {
+  // As containerd's mkparent: the first lower that has the path decides; opaque
+  // markers further up are not consulted, as containerd does not either.
+  const parts = rel.split('/')
+  for (const lower of lowers) {
+    let cur = ''
+    for (let i = 0; i < parts.length; i++) {
+      cur = cur ? `${cur}/${parts[i]}` : parts[i]!
+      const st = lstatOrNull(enc(lower, cur))
+      if (!st) break
+      if (!st.isDirectory()) return undefined
+      if (i === parts.length - 1) return statMeta(enc(lower, cur))
+    }
+  }
+  return undefined
+}
+
+// ------------------------------------------------------------------ native
+
+async function finishNative(index: LayerIndex, staging: string, target: string): Promise<void> {
+  const beforeTarget = new Map<string, Meta>()
+  const beforeStaging = new Map<string, Meta>()
+  const touched = new Set<string>()
+  const checked = new Set<string>()
+  const S = (rel: string): Buffer => enc(staging, rel)
+  const T = (rel: string): Buffer => enc(target, rel)
+  const touchTarget = (rel: string): void => {
+    if (!beforeTarget.has(rel)) beforeTarget.set(rel, statMeta(T(rel)))
+    touched.add(rel)
+  }
+
+  // 1. The markers leave the staging tree.
+  for (const m of [...index.whiteouts, ...index.opaques]) {
+    if (!beforeStaging.has(m.dir)) beforeStaging.set(m.dir, statMeta(S(m.dir)))
+    touched.add(m.dir)
+    unlinkIfThere(S(m.marker))
+  }
+  // 2. Whiteouts delete from the parent's copy before the layer's own entries land.
+  for (const w of index.whiteouts) {
+    if (!isDirChain(target, w.dir)) continue
+    const rel = w.dir ? `${w.dir}/${w.name}` : w.name
+    if (!lstatOrNull(T(rel))) continue
+    touchTarget(w.dir)
+    fs.rmSync(T(rel), {recursive: true, force: true})
+  }
+  for (const o of index.opaques) {
+    if (!isDirChain(target, o.dir)) continue
+    touchTarget(o.dir)
+    for (const name of readdir(T(o.dir))) fs.rmSync(T(join(o.dir, name)), {recursive: true, force: true})
+  }
+
+  // 3. Merge. A directory the layer lists replaces the target's (its
+  // metadata and xattrs win, as an overlay upper dir's do) but keeps the
+  // target's children it does not replace; a directory it only implies keeps
+  // the target's. Results end at T(rel); S(rel) is gone afterwards.
+  const mergeDir = (rel: string): void => {
+    if (rel !== '' && index.explicitDirs.has(rel)) return adoptLayerDir(rel)
+    touchTarget(rel)
+    for (const name of readdir(S(rel))) place(join(rel, name))
+    if (rel !== '') fs.rmdirSync(S(rel))
+  }
+  const place = (rel: string): void => {
+    const s = fs.lstatSync(S(rel))
+    const t = lstatOrNull(T(rel))
+    if (s.isDirectory() && t?.isDirectory()) return mergeDir(rel)
+    if (t?.isDirectory()) fs.rmSync(T(rel), {recursive: true, force: true})
+    else if (t && s.isDirectory()) fs.unlinkSync(T(rel))
+    fs.renameSync(S(rel), T(rel))
+  }
+  const adoptLayerDir = (rel: string): void => {
+    for (const name of readdir(T(rel))) {
+      const c = join(rel, name)
+      const s = lstatOrNull(S(c))
+      if (!s) {
+        fs.renameSync(T(c), S(c))
+        continue
+      }
+      if (s.isDirectory() && fs.lstatSync(T(c)).isDirectory()) {
+        mergeDir(c)
+        fs.renameSync(T(c), S(c))
+        continue
+      }
+      fs.rmSync(T(c), {recursive: true, force: true})
+    }
+    touched.add(rel)
+    fs.renameSync(S(rel), T(rel))
+  }
+  mergeDir('')
+
+  // 4. Directory times (and modes/owners) that the moves disturbed.
+  const fixes = new Map<string, Fix>()
+  for (const rel of touched) {
+    const meta = rel === '' ? beforeTarget.get('') : index.explicitDirs.get(rel) ?? beforeTarget.get(rel) ?? beforeStaging.get(rel)
+    if (meta && isDirChain(target, rel, checked)) fixes.set(rel, {rel, type: 'dir', meta})
+  }
+  await applyFixes(target, fixes)
+}
+
+// ------------------------------------------------------------------ fs helpers (latin1 relative paths)
+
+/** root (a normal string) joined with a layer path kept as latin1 bytes. */
+function enc(root: string, rel: string): Buffer {
+  return rel === '' ? Buffer.from(root) : Buffer.concat([Buffer.from(root), Buffer.from(`/${rel}`, 'latin1')])
+}
+
+const join = (rel: string, name: string): string => (rel ? `${rel}/${name}` : name)
+const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '')
+
+function readdir(dir: Buffer): string[] {
+  return fs.readdirSync(dir, {encoding: 'buffer'}).map(b => b.toString('latin1'))
+}
+
+function lstatOrNull(p: Buffer): fs.Stats | null {
+  try {
+    return fs.lstatSync(p)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null
+    throw err
+  }
+}
+
+function unlinkIfThere(p: Buffer): void {
+  try {
+    fs.unlinkSync(p)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+}
+
+function statMeta(p: Buffer): Meta {
+  const st = fs.lstatSync(p, {bigint: true})
+  return {mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: {sec: Number(st.mtimeNs / 1000000000n), nsec: Number(st.mtimeNs % 1000000000n)}}
+}
+
+/** Whether every component of rel under root is a real directory (no symlink, no file). */
+function isDirChain(root: string, rel: string, cache?: Set<string>): boolean {
+  if (rel === '' || cache?.has(rel)) return true
+  const parts = rel.split('/')
+  let cur = ''
+  for (const part of parts) {
+    cur = cur ? `${cur}/${part}` : part
+    if (cache?.has(cur)) continue
+    const st = lstatOrNull(enc(root, cur))
+    if (!st?.isDirectory()) return false
+    cache?.add(cur)
+  }
+  return true
+}
+
+function assertDirChain(root: string, rel: string, cache: Set<string>): void {
+  if (!isDirChain(root, rel, cache)) throw new InvalidArgumentError(`invalid layer tar: ${showName(rel)} is not a directory after extraction`)
+}
+
+function translate(err: unknown, target: string): unknown {
+  const full = (msg: string): UnavailableError => new UnavailableError(`no space left on device while applying a layer to ${target}${msg ? `: ${msg}` : ''}`, {cause: err})
+  // A short write is how GNU tar reports a full disk while writing file data.
+  if (err instanceof ExternalCommandError && /No space left on device|Disk quota exceeded|Wrote only \d+ of \d+ bytes/.test(err.stderr)) return full(err.message)
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  if (code === 'ENOSPC' || code === 'EDQUOT') return full('')
+  if (code === 'EPIPE') return new UnavailableError(`layer extraction into ${target} was cut short (${(err as Error).message})`, {cause: err})
+  return err
+}

@@ -1,0 +1,131 @@
+import {execFileSync} from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import {Readable} from 'node:stream'
+import {BLOCK, EOA, entryHeader, padding, sealHeader, ustarHeader, type WriteEntry} from '../../src/core/layer/tar.js'
+
+// Layers built in code at test time: every entry type, PAX xattrs, whiteouts,
+// and raw header blocks for archives that lie.
+
+export type Spec = (WriteEntry & {data?: string | Buffer}) | {raw: Buffer}
+
+export const file = (name: string, data: string | Buffer = '', e: Partial<WriteEntry> = {}): Spec => ({name, type: 'file', data, ...e})
+export const dir = (name: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'dir', ...e})
+export const symlink = (name: string, linkname: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'symlink', linkname, mode: 0o777, ...e})
+export const hardlink = (name: string, linkname: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'link', linkname, ...e})
+export const chardev = (name: string, major: number, minor: number, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'char', devmajor: major, devminor: minor, ...e})
+export const blockdev = (name: string, major: number, minor: number, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'block', devmajor: major, devminor: minor, ...e})
+export const fifo = (name: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'fifo', ...e})
+export const whiteout = (parent: string, name: string, e: Partial<WriteEntry> = {}): Spec => file(parent ? `${parent}/.wh.${name}` : `.wh.${name}`, '', e)
+export const opaque = (parent: string): Spec => file(parent ? `${parent}/.wh..wh..opq` : '.wh..wh..opq')
+/** A raw header block (checksum sealed) followed by `data` padded to a block. */
+export const raw = (header: Buffer, data: Buffer = Buffer.alloc(0)): Spec => ({raw: Buffer.concat([sealHeader(header), data, padding(data.length)])})
+/** A GNU long-name ('L') or long-link ('K') record for the next entry. */
+export const gnuLong = (flag: 'L' | 'K', value: string): Spec => {
+  const data = Buffer.from(value + '\0', 'latin1')
+  return {raw: Buffer.concat([ustarHeader({name: '././@LongLink', flag, size: data.length}), data, padding(data.length)])}
+}
+
+export function buildTar(specs: Spec[], opts: {end?: boolean} = {}): Buffer {
+  const out: Buffer[] = []
+  for (const s of specs) {
+    if ('raw' in s) {
+      out.push(s.raw)
+      continue
+    }
+    const data = s.data === undefined ? Buffer.alloc(0) : Buffer.from(s.data)
+    // Test names are text; the writer takes bytes as latin1.
+    const bytes = (t: string | undefined): string | undefined => (t === undefined ? t : Buffer.from(t, 'utf8').toString('latin1'))
+    out.push(entryHeader({...s, name: bytes(s.name)!, linkname: bytes(s.linkname), size: s.size ?? (s.type === 'file' ? data.length : 0)}), data, padding(data.length))
+  }
+  if (opts.end !== false) out.push(EOA)
+  return Buffer.concat(out)
+}
+
+/** A stream of buf in chunks of `chunk` bytes (small chunks split headers across pushes). */
+export function streamOf(buf: Buffer, chunk = 64 * 1024): Readable {
+  const parts: Buffer[] = []
+  for (let i = 0; i < buf.length; i += chunk) parts.push(buf.subarray(i, i + chunk))
+  return Readable.from(parts)
+}
+
+export {BLOCK}
+
+export interface Node {
+  type: string
+  mode: number
+  uid: number
+  gid: number
+  mtimeNs?: string
+  size?: number
+  sha?: string
+  link?: string
+  rdev?: number
+  xattrs: string
+  /** Index of the hard-link group among multiply linked files, by first path. */
+  linkGroup?: string
+}
+
+/** Every attribute of a tree that a layer carries, for exact comparisons. Directory mtimes optional. */
+export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolean} = {}): Record<string, Node> {
+  const out: Record<string, Node> = {}
+  const inodes = new Map<bigint, string>()
+  const xattrs = xattrDump(root)
+  const walk = (rel: string): void => {
+    const abs = rel ? path.join(root, rel) : root
+    const st = fs.lstatSync(abs, {bigint: true})
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : st.isFIFO() ? 'fifo' : 'other'
+    const n: Node = {type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), xattrs: xattrs.get(rel || '.') ?? ''}
+    if (type !== 'symlink' && (opts.mtimes !== false) && (type !== 'dir' || opts.dirMtimes !== false)) n.mtimeNs = String(st.mtimeNs)
+    if (type === 'symlink') n.link = fs.readlinkSync(abs)
+    if (type === 'file') {
+      n.size = Number(st.size)
+      n.sha = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex')
+      if (st.nlink > 1n) {
+        const first = inodes.get(st.ino)
+        if (first === undefined) inodes.set(st.ino, rel)
+        n.linkGroup = first ?? rel
+      }
+    }
+    if (type === 'char' || type === 'block') n.rdev = Number(st.rdev)
+    out[rel || '.'] = n
+    if (type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name)
+  }
+  walk('')
+  return out
+}
+
+/** getfattr's dump of all xattrs (trusted.* included: we are root), keyed by relative path. */
+export function xattrDump(root: string): Map<string, string> {
+  const out = new Map<string, string>()
+  let text = ''
+  try {
+    text = execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], {cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28})
+  } catch (err) {
+    text = (err as {stdout?: string}).stdout ?? ''
+  }
+  for (const block of text.split('\n\n')) {
+    const lines = block.split('\n').filter(Boolean)
+    if (!lines[0]?.startsWith('# file: ')) continue
+    const name = lines[0].slice('# file: '.length).replace(/^\.\/?/, '') || '.'
+    out.set(name, lines.slice(1).sort().join(','))
+  }
+  return out
+}
+
+/** An outside directory with a canary file, and a check that nothing in it changed. */
+export function canary(dir: string): {path: string; assertUntouched: () => void} {
+  fs.mkdirSync(dir, {recursive: true})
+  const p = path.join(dir, 'canary')
+  fs.writeFileSync(p, 'canary\n')
+  fs.chmodSync(p, 0o644)
+  const before = JSON.stringify(treeOf(dir))
+  return {
+    path: p,
+    assertUntouched: () => {
+      const after = JSON.stringify(treeOf(dir))
+      if (after !== before) throw new Error(`outside directory ${dir} changed:\n${before}\n->\n${after}`)
+    },
+  }
+}

@@ -1,0 +1,276 @@
+import {execFileSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {applyLayer} from '../../src/core/layer/apply.js'
+import {InvalidArgumentError, UnavailableError} from '../../src/core/errors.js'
+import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {blockdev, buildTar, canary, chardev, dir, fifo, file, gnuLong, hardlink, opaque, raw, streamOf, symlink, treeOf, whiteout} from '../helpers/tar.js'
+import {ustarHeader} from '../../src/core/layer/tar.js'
+
+const root = isRoot && isLinux
+let tmp: {dir: string; cleanup: () => void}
+beforeEach(() => {
+  tmp = tempRoot('ctrsnap-layer-')
+})
+afterEach(() => tmp.cleanup())
+
+const mk = (...p: string[]): string => {
+  const d = path.join(tmp.dir, ...p)
+  fs.mkdirSync(d, {recursive: true})
+  return d
+}
+const hex = (s: string): string => '0x' + Buffer.from(s).toString('hex')
+
+const everything = () => [
+  dir('etc', {mode: 0o755, uid: 0, gid: 0, mtime: 1000}),
+  file('etc/passwd', 'root:x:0:0\n', {mode: 0o644, mtime: {sec: 1600000000, nsec: 123456789}}),
+  file('etc/shadow', 'secret', {mode: 0o640, uid: 0, gid: 42}),
+  file('usr/bin/su', 'ELF', {mode: 0o4755, uid: 0, gid: 0, mtime: 2000}),
+  file('usr/bin/ping', 'ELF2', {mode: 0o755, xattrs: {'security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex')}}),
+  dir('tmp', {mode: 0o1777, mtime: 3000}),
+  file('home/u/f', 'data', {uid: 1000, gid: 1000, xattrs: {'user.note': 'hello', 'trusted.t': 'v'}}),
+  hardlink('home/u/g', 'home/u/f'),
+  symlink('home/u/abs', '/etc/passwd'),
+  symlink('home/u/rel', '../../etc'),
+  chardev('dev/null', 1, 3, {mode: 0o666}),
+  blockdev('dev/sda', 8, 0, {mode: 0o660, gid: 6}),
+  fifo('run/fifo', {mode: 0o600}),
+  file('a/' + 'x'.repeat(150) + '/' + 'long-name-'.repeat(12), 'long', {mode: 0o600}),
+  file('caf\u00e9', 'utf8 name'),
+]
+
+describe.skipIf(!root)('applyLayer (needs root)', () => {
+  for (const format of ['overlay', 'native'] as const) {
+    it(`${format}: every entry type with owners, modes, mtimes, xattrs, links`, async () => {
+      const target = mk('snap', 'fs')
+      await applyLayer(streamOf(buildTar(everything()), 1000), {format, target, parents: []})
+      const t = treeOf(target)
+      expect(t['etc']).toMatchObject({type: 'dir', mode: 0o755, mtimeNs: '1000000000000'})
+      expect(t['etc/passwd']).toMatchObject({type: 'file', mode: 0o644, mtimeNs: '1600000000123456789', size: 11})
+      expect(t['etc/shadow']).toMatchObject({mode: 0o640, gid: 42})
+      expect(t['usr/bin/su']).toMatchObject({mode: 0o4755, mtimeNs: '2000000000000'})
+      expect(t['usr/bin/ping']!.xattrs).toContain('security.capability=0x0100000200200000')
+      expect(t['tmp']).toMatchObject({mode: 0o1777, mtimeNs: '3000000000000'})
+      expect(t['home/u/f']).toMatchObject({uid: 1000, gid: 1000, xattrs: `trusted.t=${hex('v')},user.note=${hex('hello')}`})
+      expect(t['home/u/g']!.linkGroup).toBe('home/u/f')
+      expect(t['home/u/f']!.linkGroup).toBe('home/u/f')
+      expect(t['home/u/abs']).toMatchObject({type: 'symlink', link: '/etc/passwd'})
+      expect(t['home/u/rel']).toMatchObject({type: 'symlink', link: '../../etc'})
+      expect(t['dev/null']).toMatchObject({type: 'char', rdev: (1 << 8) | 3, mode: 0o666})
+      expect(t['dev/sda']).toMatchObject({type: 'block', rdev: 8 << 8, gid: 6})
+      expect(t['run/fifo']).toMatchObject({type: 'fifo', mode: 0o600})
+      expect(t['a/' + 'x'.repeat(150) + '/' + 'long-name-'.repeat(12)]).toMatchObject({size: 4})
+      expect(t['caf\u00e9']).toMatchObject({size: 9})
+      // Nothing else: no staging dirs left next to the target, no markers.
+      expect(fs.readdirSync(path.dirname(target))).toEqual(['fs'])
+    })
+  }
+
+  it('overlay: whiteouts become 0:0 char devices, opaque markers the trusted.overlay.opaque xattr', async () => {
+    const lower = mk('1', 'fs')
+    fs.mkdirSync(path.join(lower, 'd/keep'), {recursive: true})
+    fs.writeFileSync(path.join(lower, 'gone'), 'x')
+    const upper = mk('2', 'fs')
+    const tar = buildTar([
+      dir('d', {mode: 0o750, mtime: 5000}),
+      whiteout('d', 'keep', {uid: 7, gid: 8}),
+      whiteout('', 'gone'),
+      dir('o', {mtime: 6000}),
+      opaque('o'),
+      file('o/new', 'n'),
+      whiteout('', 'both'),
+      dir('both', {mtime: 7000}),
+      whiteout('', 'replaced'),
+      file('replaced', 'r'),
+    ])
+    await applyLayer(streamOf(tar), {format: 'overlay', target: upper, parents: [lower]})
+    const t = treeOf(upper)
+    expect(t['d/keep']).toMatchObject({type: 'char', rdev: 0, uid: 7, gid: 8})
+    expect(t['gone']).toMatchObject({type: 'char', rdev: 0})
+    expect(t['d']).toMatchObject({mode: 0o750, mtimeNs: '5000000000000'})
+    expect(t['o']).toMatchObject({mtimeNs: '6000000000000', xattrs: `trusted.overlay.opaque=${hex('y')}`})
+    expect(t['both']).toMatchObject({type: 'dir', mtimeNs: '7000000000000', xattrs: `trusted.overlay.opaque=${hex('y')}`})
+    expect(t['replaced']).toMatchObject({type: 'file', size: 1})
+    expect(Object.keys(t).filter(k => k.includes('.wh.'))).toEqual([])
+  })
+
+  it('overlay: a directory the layer only implies is copied up from the nearest lower', async () => {
+    const l2 = mk('1', 'fs')
+    const l1 = mk('2', 'fs')
+    fs.mkdirSync(path.join(l2, 'opt/app'), {recursive: true})
+    fs.chmodSync(path.join(l2, 'opt/app'), 0o711)
+    fs.chownSync(path.join(l2, 'opt/app'), 5, 6)
+    fs.utimesSync(path.join(l2, 'opt/app'), 12345, 12345)
+    fs.mkdirSync(path.join(l1, 'opt'))
+    fs.chmodSync(path.join(l1, 'opt'), 0o700)
+    fs.utimesSync(path.join(l1, 'opt'), 777, 777)
+    const upper = mk('3', 'fs')
+    await applyLayer(streamOf(buildTar([file('opt/app/bin', 'b'), whiteout('opt/app', 'old')])), {format: 'overlay', target: upper, parents: [l1, l2]})
+    const t = treeOf(upper)
+    expect(t['opt']).toMatchObject({mode: 0o700, mtimeNs: '777000000000'})
+    expect(t['opt/app']).toMatchObject({mode: 0o711, uid: 5, gid: 6, mtimeNs: '12345000000000'})
+  })
+
+  it('native: whiteouts and opaque dirs delete from the parent copy before the layer lands; dir metadata as overlay shows it', async () => {
+    const target = mk('snap')
+    fs.mkdirSync(path.join(target, 'd/sub'), {recursive: true})
+    fs.writeFileSync(path.join(target, 'd/sub/f'), 'x')
+    fs.writeFileSync(path.join(target, 'd/keep'), 'k')
+    fs.mkdirSync(path.join(target, 'o'))
+    fs.writeFileSync(path.join(target, 'o/old'), 'old')
+    fs.mkdirSync(path.join(target, 'imp'))
+    fs.chmodSync(path.join(target, 'imp'), 0o701)
+    fs.utimesSync(path.join(target, 'imp'), 4444, 4444)
+    fs.writeFileSync(path.join(target, 'both'), 'file in parent')
+    fs.mkdirSync(path.join(target, 'x'))
+    fs.writeFileSync(path.join(target, 'x/lower'), 'l')
+    execFileSync('setfattr', ['-n', 'user.old', '-v', '1', path.join(target, 'x')])
+    const tar = buildTar([
+      whiteout('d', 'sub'),
+      opaque('o'),
+      file('o/new', 'n'),
+      whiteout('', 'both'),
+      dir('both', {mtime: 7000}),
+      file('both/in', 'i'),
+      file('imp/added', 'a'),
+      whiteout('imp', 'nothing-there'),
+      dir('x', {mode: 0o711, uid: 3, gid: 4, mtime: 9000, xattrs: {'user.new': '2'}}),
+      file('x/upper', 'u'),
+    ])
+    await applyLayer(streamOf(tar, 700), {format: 'native', target, parents: []})
+    const t = treeOf(target)
+    expect(t['d/sub']).toBeUndefined()
+    expect(t['d/keep']).toMatchObject({size: 1})
+    expect(Object.keys(t).filter(k => k.startsWith('o/'))).toEqual(['o/new'])
+    expect(t['both']).toMatchObject({type: 'dir', mtimeNs: '7000000000000'})
+    expect(t['both/in']).toBeDefined()
+    expect(t['imp']).toMatchObject({mode: 0o701, mtimeNs: '4444000000000'})
+    expect(t['imp/added']).toBeDefined()
+    expect(t['x']).toMatchObject({mode: 0o711, uid: 3, gid: 4, mtimeNs: '9000000000000', xattrs: `user.new=${hex('2')}`})
+    expect(t['x/lower']).toBeDefined()
+    expect(t['x/upper']).toBeDefined()
+    expect(Object.keys(t).filter(k => k.includes('.wh.'))).toEqual([])
+    expect(fs.readdirSync(tmp.dir)).toEqual(['snap'])
+  })
+
+  describe('hostile layers are refused or confined', () => {
+    // Each case: the outside dir holds a canary that must not change, and nothing may appear next to it.
+    type Case = {name: string; specs: (out: string) => Buffer; refused: boolean; setup?: (target: string, lower: string, outside: string) => void; formats?: ('overlay' | 'native')[]}
+    const cases: Case[] = [
+      {name: '../ escape', specs: out => buildTar([file('../../../outside/canary', 'pwned')]), refused: true},
+      {name: 'absolute name', specs: out => buildTar([file('/tmp/x', 'pwned')]), refused: true},
+      {name: 'PAX path with ..', specs: out => buildTar([file('ok', 'pwned', {pax: {path: 'a/../../outside/canary'}})]), refused: true},
+      {name: 'GNU long name with ..', specs: out => buildTar([gnuLong('L', '../'.repeat(40) + 'outside/canary'), file('short', 'pwned')]), refused: true},
+      {name: 'symlink to outside, then a file through it', specs: out => buildTar([symlink('evil', out), file('evil/canary', 'pwned')]), refused: true},
+      {name: 'relative symlink climbing, then a file through it', specs: out => buildTar([dir('a'), symlink('a/up', '../../../../../../..'), file('a/up/tmp/x', 'pwned')]), refused: true},
+      {name: 'symlink chain, then a dir entry and file through it', specs: out => buildTar([symlink('s1', out), symlink('s2', 's1'), dir('s2/sub'), file('s2/sub/f', 'pwned')]), refused: true},
+      {name: 'symlink replaced by a dir, then a file', specs: out => buildTar([symlink('s', out), dir('s'), file('s/canary', 'pwned')]), refused: true},
+      {name: 'hard link to ../', specs: out => buildTar([hardlink('l', '../../outside/canary')]), refused: true},
+      {name: 'hard link to an absolute path', specs: out => buildTar([hardlink('l', out + '/canary')]), refused: true},
+      {name: 'hard link through a symlink', specs: out => buildTar([symlink('s', out), hardlink('l', 's/canary')]), refused: true},
+      {name: 'hard link to a symlink, then a file through the link', specs: out => buildTar([symlink('s', out), hardlink('l', 's'), file('l/canary', 'pwned')]), refused: true},
+      {name: 'whiteout ".wh." alone', specs: out => buildTar([file('.wh.')]), refused: true},
+      {name: 'whiteout ".wh.." (parent)', specs: out => buildTar([file('d/.wh..')]), refused: true},
+      {name: 'whiteout ".wh..." climbing as a dir', specs: out => buildTar([file('.wh.../x')]), refused: true},
+      {name: 'whiteout directory', specs: out => buildTar([dir('.wh.x')]), refused: true},
+      {name: 'hard link to a whiteout', specs: out => buildTar([whiteout('', 'x'), hardlink('l', '.wh.x')]), refused: true},
+      {name: 'bad header checksum', specs: out => { const b = buildTar([file('a', 'x')]); b[0] = 0x62; return b }, refused: true},
+      {name: 'data claimed by a symlink header', specs: out => buildTar([raw(ustarHeader({name: 'l', flag: '2', linkname: 'x', size: 512}), Buffer.alloc(512)), file('b')]), refused: true},
+      {name: 'sparse entry', specs: out => buildTar([raw(ustarHeader({name: 's', flag: 'S', size: 0}))]), refused: true},
+      {name: 'unknown entry type', specs: out => buildTar([raw(ustarHeader({name: 'u', flag: 'Z', size: 0}))]), refused: true},
+      {name: 'global PAX header with a path', specs: out => { const rec = Buffer.from('30 path=../../outside/canary\n'); return buildTar([raw(ustarHeader({name: 'g', flag: 'g', size: rec.length}), rec), file('a', 'pwned')]) }, refused: true},
+      {name: 'non-octal size', specs: out => { const h = ustarHeader({name: 'a', flag: '0', size: 0}); h.write('12z4\0', 124, 'latin1'); return buildTar([raw(h)]) }, refused: true},
+      {name: 'trusted.overlay xattr smuggled in (dropped)', specs: out => buildTar([dir('d', {xattrs: {'trusted.overlay.redirect': '/x', 'user.ok': '1'}})]), refused: false},
+      {
+        name: 'symlink already in the parent copy on the path of an entry (replaced, not followed)',
+        specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary')]),
+        setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
+        refused: false,
+        formats: ['native'],
+      },
+      {
+        name: 'opaque marker under a symlink already in the parent copy',
+        specs: out => buildTar([opaque('etc')]),
+        setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
+        refused: false,
+        formats: ['native'],
+      },
+      {
+        name: 'symlink in a lower layer on the path of an entry',
+        specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary'), opaque('etc')]),
+        setup: (_t, lower, outside) => fs.symlinkSync(outside, path.join(lower, 'etc')),
+        refused: false,
+        formats: ['overlay'],
+      },
+    ]
+    for (const format of ['overlay', 'native'] as const) {
+      for (const c of cases) {
+        if (c.formats && !c.formats.includes(format)) continue
+        it(`${format}: ${c.name}`, async () => {
+          const outside = path.join(tmp.dir, 'outside')
+          const can = canary(outside)
+          const lower = mk('root', 'snapshots', '1', 'fs')
+          const target = format === 'overlay' ? mk('root', 'snapshots', '2', 'fs') : mk('root', 'snapshots', '2')
+          c.setup?.(target, lower, outside)
+          const p = applyLayer(streamOf(c.specs(outside), 512), {format, target, parents: format === 'overlay' ? [lower] : []})
+          if (c.refused) await expect(p).rejects.toBeInstanceOf(InvalidArgumentError)
+          else await p
+          can.assertUntouched()
+          expect(fs.readFileSync(can.path, 'utf8')).toBe('canary\n')
+          if (!c.refused) {
+            const t = treeOf(target)
+            for (const [k, v] of Object.entries(t)) expect(v.xattrs, k).not.toContain('trusted.overlay.redirect')
+            if (c.name.startsWith('symlink already')) expect(t['etc']).toMatchObject({type: 'dir'})
+          }
+          // no staging dir left behind
+          expect(fs.readdirSync(path.join(tmp.dir, 'root', 'snapshots')).sort()).toEqual(['1', '2'])
+        })
+      }
+    }
+  })
+
+  it('a truncated layer is an InvalidArgumentError naming the problem', async () => {
+    const full = buildTar([file('a', 'x'.repeat(5000)), file('b', 'y')])
+    const target = mk('t')
+    const err = await applyLayer(streamOf(full.subarray(0, 2000)), {format: 'overlay', target, parents: []}).catch(e => e)
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect(String(err.message)).toMatch(/truncated/)
+  })
+
+  it('an error from the input stream propagates and tar is stopped', async () => {
+    const target = mk('t')
+    const {Readable} = await import('node:stream')
+    const s = new Readable({read() {}})
+    s.push(buildTar([file('a', 'x')], {end: false}))
+    setTimeout(() => s.destroy(new Error('gzip: unexpected end of file')), 20)
+    await expect(applyLayer(s, {format: 'native', target, parents: []})).rejects.toThrow(/unexpected end of file/)
+    expect(fs.readdirSync(tmp.dir)).toEqual(['t'])
+  })
+
+  it('a full disk is an UnavailableError', async () => {
+    const mnt = mk('small')
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt])
+    try {
+      const target = path.join(mnt, 'fs')
+      fs.mkdirSync(target)
+      const err = await applyLayer(streamOf(buildTar([file('big', Buffer.alloc(1 << 20, 1))])), {format: 'native', target, parents: []}).catch(e => e)
+      expect(err).toBeInstanceOf(UnavailableError)
+      expect(err.message).toMatch(/no space left/)
+      expect(fs.readdirSync(mnt)).toEqual(['fs'])
+    } finally {
+      execFileSync('umount', [mnt])
+    }
+  })
+
+  it('bytes after the end marker are drained, not extracted', async () => {
+    const target = mk('t')
+    const tar = Buffer.concat([buildTar([file('a', 'x')]), buildTar([file('b', 'y')])])
+    let read = 0
+    const s = streamOf(tar, 100)
+    s.on('data', (c: Buffer) => (read += c.length))
+    await applyLayer(s, {format: 'overlay', target, parents: []})
+    expect(read).toBe(tar.length)
+    expect(fs.readdirSync(target)).toEqual(['a'])
+  })
+})
