@@ -72,13 +72,19 @@ export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolea
   const out: Record<string, Node> = {}
   const inodes = new Map<bigint, string>()
   const xattrs = xattrDump(root)
-  const walk = (rel: string): void => {
-    const abs = rel ? path.join(root, rel) : root
+  // Walk by bytes so names that are not UTF-8 survive; such names are keyed as `hex:<bytes>`.
+  const key = (b: Buffer): string => {
+    const t = b.toString('utf8')
+    return Buffer.from(t).equals(b) ? t : `hex:${b.toString('hex')}`
+  }
+  const walk = (relB: Buffer): void => {
+    const rel = key(relB)
+    const abs = relB.length ? Buffer.concat([Buffer.from(root + '/'), relB]) : Buffer.from(root)
     const st = fs.lstatSync(abs, {bigint: true})
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : st.isFIFO() ? 'fifo' : 'other'
     const n: Node = {type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), xattrs: xattrs.get(rel || '.') ?? ''}
-    if (type !== 'symlink' && (opts.mtimes !== false) && (type !== 'dir' || opts.dirMtimes !== false)) n.mtimeNs = String(st.mtimeNs)
-    if (type === 'symlink') n.link = fs.readlinkSync(abs)
+    if (type !== 'symlink' && opts.mtimes !== false && (type !== 'dir' || opts.dirMtimes !== false)) n.mtimeNs = String(st.mtimeNs)
+    if (type === 'symlink') n.link = key(fs.readlinkSync(abs, {encoding: 'buffer'}))
     if (type === 'file') {
       n.size = Number(st.size)
       n.sha = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex')
@@ -90,9 +96,12 @@ export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolea
     }
     if (type === 'char' || type === 'block') n.rdev = Number(st.rdev)
     out[rel || '.'] = n
-    if (type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(rel ? `${rel}/${name}` : name)
+    if (type === 'dir') {
+      const names = fs.readdirSync(abs, {encoding: 'buffer'}).sort(Buffer.compare)
+      for (const name of names) walk(relB.length ? Buffer.concat([relB, Buffer.from('/'), name]) : name)
+    }
   }
-  walk('')
+  walk(Buffer.alloc(0))
   return out
 }
 

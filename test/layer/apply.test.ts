@@ -6,7 +6,7 @@ import {applyLayer} from '../../src/core/layer/apply.js'
 import {InvalidArgumentError, UnavailableError} from '../../src/core/errors.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 import {blockdev, buildTar, canary, chardev, dir, fifo, file, gnuLong, hardlink, opaque, raw, streamOf, symlink, treeOf, whiteout} from '../helpers/tar.js'
-import {ustarHeader} from '../../src/core/layer/tar.js'
+import {entryHeader, ustarHeader} from '../../src/core/layer/tar.js'
 
 const root = isRoot && isLinux
 let tmp: {dir: string; cleanup: () => void}
@@ -64,6 +64,37 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
       expect(t['caf\u00e9']).toMatchObject({size: 9})
       // Nothing else: no staging dirs left next to the target, no markers.
       expect(fs.readdirSync(path.dirname(target))).toEqual(['fs'])
+    })
+  }
+
+  for (const format of ['overlay', 'native'] as const) {
+    it(`${format}: names in any bytes and lengths, a root entry, dirs listed after their content, file caps on a non-root file`, async () => {
+      const target = mk('snap', 'fs')
+      fs.chmodSync(target, 0o755)
+      fs.utimesSync(target, 1234, 1234)
+      const longUtf8 = 'déjà-vu/'.repeat(12) + '日本語'.repeat(20)
+      const tar = buildTar([
+        dir('.', {mode: 0o700, uid: 9, mtime: 1}),
+        file('a/b/c', 'abc', {mtime: 10}),
+        dir('z', {mtime: 30}),
+        dir('a/b', {mode: 0o750, mtime: 20}),
+        file('z/after', 'x'),
+        file(longUtf8, 'long utf8'),
+        file('bin/capped', 'x', {uid: 1000, gid: 1000, mode: 0o750, xattrs: {'security.capability': Buffer.from('0100000200200000000000000000000000000000', 'hex')}}),
+      ])
+      // one name that is not UTF-8 at all, written as raw bytes
+      const rawName = entryHeader({name: 'raw-\xff\xfe', type: 'file'})
+      const full = Buffer.concat([rawName, tar])
+      await applyLayer(streamOf(full, 333), {format, target, parents: []})
+      const t = treeOf(target)
+      // The root keeps what it had: containerd ignores a layer's root entry.
+      expect(t['.']).toMatchObject({mode: 0o755, uid: 0, mtimeNs: '1234000000000'})
+      expect(t['a/b']).toMatchObject({mode: 0o750, mtimeNs: '20000000000'})
+      expect(t['z']).toMatchObject({mtimeNs: '30000000000'})
+      expect(t[longUtf8]).toMatchObject({size: 9})
+      expect(t['bin/capped']).toMatchObject({uid: 1000, mode: 0o750})
+      expect(t['bin/capped']!.xattrs).toContain('security.capability=0x0100000200200000')
+      expect(t[`hex:${Buffer.from('raw-\xff\xfe', 'latin1').toString('hex')}`]).toMatchObject({type: 'file', size: 0})
     })
   }
 

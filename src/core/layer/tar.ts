@@ -57,22 +57,33 @@ function num(b: Buffer, off: number, len: number, field: string): number {
     if (!Number.isSafeInteger(v)) throw corrupt(`${field} too large`)
     return v
   }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^ +/, '')
-  if (s === '') return 0
-  if (!/^[0-7]+$/.test(s)) throw corrupt(`${field} field is not a number (${JSON.stringify(s)})`)
-  return parseInt(s, 8)
+  // Octal digits between optional leading spaces and trailing NULs/spaces; anything else is refused.
+  const end = off + len
+  let i = off
+  while (i < end && b[i] === 0x20) i++
+  let v = 0
+  while (i < end && b[i]! >= 0x30 && b[i]! <= 0x37) v = v * 8 + (b[i++]! - 0x30)
+  while (i < end && (b[i] === 0 || b[i] === 0x20)) i++
+  if (i !== end) throw corrupt(`${field} field is not a number (${JSON.stringify(b.toString('latin1', off, end))})`)
+  return v
 }
 
 function checksumOk(h: Buffer): boolean {
   const stored = num(h, 148, 8, 'checksum')
+  // The checksum field counts as spaces; some writers sum signed bytes.
   let u = 0
-  let s = 0
+  let high = 0
   for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 32 : h[i]!
+    const c = h[i]!
     u += c
-    s += c > 127 ? c - 256 : c
+    if (c > 127) high++
   }
-  return stored === u || stored === s
+  for (let i = 148; i < 156; i++) {
+    const c = h[i]!
+    u += 32 - c
+    if (c > 127) high--
+  }
+  return stored === u || stored === u - 256 * high
 }
 
 function parseTime(v: string): TarTime {
@@ -103,6 +114,8 @@ function parsePax(data: Buffer, global: boolean): Pax {
     const eq = rec.indexOf(0x3d)
     if (eq < 0) throw corrupt('malformed PAX record')
     const key = rec.toString('latin1', 0, eq)
+    off += len
+    if (key === 'atime' || key === 'ctime') continue
     const value = rec.subarray(eq + 1)
     const str = value.toString('latin1')
     if (global && (key === 'path' || key === 'linkpath' || key === 'size')) throw corrupt(`global PAX header sets "${key}"`)
@@ -119,11 +132,11 @@ function parsePax(data: Buffer, global: boolean): Pax {
     else if (key === 'gid') pax.gid = int()
     else if (key === 'mtime') pax.mtime = parseTime(str)
     else if (key.startsWith('SCHILY.xattr.')) pax.xattrs.set(key.slice('SCHILY.xattr.'.length), Buffer.from(value))
-    off += len
   }
   return pax
 }
 
+const ZERO = Buffer.alloc(BLOCK)
 const pad = (n: number): number => (BLOCK - (n % BLOCK)) % BLOCK
 
 /**
@@ -202,7 +215,7 @@ export class TarScanner {
   }
 
   private header(h: Buffer): void {
-    if (h.every(b => b === 0)) {
+    if (h[0] === 0 && h.equals(ZERO)) {
       this.done = true
       return
     }
