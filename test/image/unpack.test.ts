@@ -31,10 +31,10 @@ function layout(name: string, entries: LayoutEntry[]): string {
   return writeFiles(path.join(tmp.dir, name), ociLayoutFiles(entries))
 }
 
-async function unpack(sn: LocalSnapshotter, spec: string, concurrency?: number) {
+async function unpack(sn: LocalSnapshotter, spec: string) {
   const image = await openImage(spec, {platform: amd64, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
   try {
-    return await unpackImage(sn, image, {apply, concurrency})
+    return await unpackImage(sn, image, {apply})
   } finally {
     image.close()
   }

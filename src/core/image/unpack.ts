@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {PassThrough, Transform, type Readable} from 'node:stream'
 import {finished, pipeline} from 'node:stream/promises'
-import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
+import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
 import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
@@ -40,8 +40,8 @@ export interface UnpackEvents {
 export interface UnpackOptions {
   apply: ApplyLayer
   events?: UnpackEvents
-  /** Overlay layers extracted at once; native is always one at a time (each layer copies its parent). */
-  concurrency?: number
+  /** Stops the unpack (SIGINT): the layer in flight is abandoned and everything this call made is removed. */
+  signal?: AbortSignal
 }
 
 const unique = (): string => `${Date.now()}-${randomBytes(6).toString('base64url')}`
@@ -50,7 +50,8 @@ const unique = (): string => `${Date.now()}-${randomBytes(6).toString('base64url
  * containerd's applyLayers: each layer becomes the committed snapshot named
  * by its chainID, on the previous one. Layers already there are reused. A
  * layer is prepared as `extract-<unique> <chainID>`, streamed through
- * decompression, hashing and extraction at once, verified, then committed.
+ * decompression, hashing and extraction at once (one pipeline), verified,
+ * then committed.
  * Any failure removes every snapshot this call made, so the store is as before.
  */
 export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
@@ -78,33 +79,26 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
   const keys = new Map<number, string>()
   const committed: Digest[] = []
   try {
-    if (sn.driver.name === 'overlayfs') {
-      // Extract concurrently (a layer's upper directory does not depend on its parents' content), commit in order.
-      const ctl = new AbortController()
-      await pool(todo, opts.concurrency ?? 2, async layer => {
-        const key = `extract-${unique()} ${chain[layer.index]}`
-        // Attach to the parent now if it is already committed; otherwise at commit.
-        await sn.prepare(key, layer.index - 1 <= reusedTop ? parentOf(layer.index) : '')
-        keys.set(layer.index, key)
-        results[layer.index]!.digest = await extract(sn, key, layer, layers.length, opts, 'overlay', ctl.signal)
-      }, () => ctl.abort())
-      for (const layer of todo) {
-        const r = results[layer.index]!
-        if (await commitOrYield(sn, keys.get(layer.index)!, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
-        else r.status = 'reused'
-        keys.delete(layer.index)
+    // One layer at a time on both drivers: native copies its parent, and the
+    // overlay applier reads the lower layers (directory metadata it copies up),
+    // so a layer's parent must be complete before it is applied.
+    for (const layer of todo) {
+      if (opts.signal?.aborted) throw new UnavailableError(`${image.source}: unpack interrupted`)
+      const r = results[layer.index]!
+      // Another unpack may have committed it meanwhile: then this one need not extract it.
+      if (await committedOn(sn, r.chainId, parentOf(layer.index))) {
+        r.status = 'reused'
+        opts.events?.start?.(layer, layers.length)
+        opts.events?.done?.(layer, layers.length, 'reused', 0)
+        continue
       }
-    } else {
-      for (const layer of todo) {
-        const r = results[layer.index]!
-        const key = `extract-${unique()} ${r.chainId}`
-        await sn.prepare(key, parentOf(layer.index))
-        keys.set(layer.index, key)
-        r.digest = await extract(sn, key, layer, layers.length, opts, 'native')
-        if (await commitOrYield(sn, key, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
-        else r.status = 'reused'
-        keys.delete(layer.index)
-      }
+      const key = `extract-${unique()} ${r.chainId}`
+      await sn.prepare(key, parentOf(layer.index))
+      keys.set(layer.index, key)
+      r.digest = await extract(sn, key, layer, layers.length, opts)
+      if (await commitOrYield(sn, key, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
+      else r.status = 'reused'
+      keys.delete(layer.index)
     }
   } catch (err) {
     for (const key of keys.values()) await sn.remove(key).catch(() => {})
@@ -136,6 +130,11 @@ async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<numbe
   return -1
 }
 
+async function committedOn(sn: LocalSnapshotter, name: string, parent: string): Promise<boolean> {
+  const rec = q.getRecord(await sn.store.read(), name)
+  return rec !== undefined && rec.kind === 'Committed' && rec.parent === parent
+}
+
 /** Commit; if another unpack committed the same chainID first, drop ours and use theirs. Returns whether ours was kept. */
 async function commitOrYield(sn: LocalSnapshotter, key: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
   try {
@@ -150,35 +149,14 @@ async function commitOrYield(sn: LocalSnapshotter, key: string, name: Digest, pa
   }
 }
 
-/** Run `fn` over items, at most `n` at once; on the first failure call `onFail` and reject once all have settled. */
-async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>, onFail: () => void): Promise<void> {
-  let next = 0
-  let failure: {err: unknown} | undefined
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!
-      try {
-        await fn(item)
-      } catch (err) {
-        // The first error is the cause; the rest are the aborts it triggered.
-        if (failure === undefined) {
-          failure = {err}
-          onFail()
-        }
-      }
-    }
-  }
-  await Promise.all(Array.from({length: Math.max(1, Math.min(n, items.length))}, worker))
-  if (failure) throw failure.err
-}
-
-async function extract(sn: LocalSnapshotter, key: string, layer: ImageLayer, total: number, opts: UnpackOptions, format: 'overlay' | 'native', signal?: AbortSignal): Promise<Digest> {
+async function extract(sn: LocalSnapshotter, key: string, layer: ImageLayer, total: number, opts: UnpackOptions): Promise<Digest> {
   const paths = await sn.layerPaths(key)
+  const format = sn.driver.name === 'overlayfs' ? 'overlay' : 'native'
   const t0 = performance.now()
   opts.events?.start?.(layer, total)
   const {digest} = await streamLayer(layer, tar => opts.apply(tar, {format, target: paths.own!, parents: paths.parents}), {
     onBytes: n => opts.events?.bytes?.(layer, n),
-    signal,
+    signal: opts.signal,
   })
   opts.events?.done?.(layer, total, 'extracted', performance.now() - t0)
   return digest
@@ -197,7 +175,7 @@ export async function streamLayer(
   opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
   const what = `layer ${layer.index + 1} (${layer.digest ?? layer.diffId})`
-  if (opts.signal?.aborted) throw new SnapshotError('unavailable', `${what}: aborted`)
+  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const blob = new Hasher()
   const dec = await decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
@@ -275,7 +253,7 @@ export async function streamLayer(
 
   const [up, decDone, pump, app] = await Promise.allSettled([upstream, dec?.done ?? Promise.resolve(), pumped, applied])
   opts.signal?.removeEventListener('abort', onAbort)
-  if (opts.signal?.aborted) throw new SnapshotError('unavailable', `${what}: aborted`)
+  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const digest = blob.digest()
   // The most telling failure first: a blob that is not what the manifest says explains all the others.
   if (readAll && layer.size !== undefined && blob.size !== layer.size) {
