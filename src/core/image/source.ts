@@ -205,8 +205,8 @@ function descriptor(raw: any, what: string): Descriptor {
 interface Candidate {
   desc: Descriptor
   platform?: Platform
-  /** Name the user could select it by, for the error listing candidates. */
-  label: string
+  /** Tag the user could select it by, for the error listing candidates. */
+  label?: string
 }
 
 function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageOptions): Omit<Image, 'source' | 'close'> {
@@ -238,7 +238,7 @@ function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageO
   if (roots.length === 0) throw new NotFoundError(`${shown}: index.json lists no images`)
 
   const cands: Candidate[] = []
-  const visit = (d: Descriptor, label: string, depth: number): void => {
+  const visit = (d: Descriptor, label: string | undefined, depth: number): void => {
     if (depth > 8) throw new InvalidArgumentError(`${shown}: image indexes nested more than 8 deep`)
     let mt = d.mediaType
     let doc: any
@@ -256,7 +256,7 @@ function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageO
       throw new InvalidArgumentError(`${shown}: ${d.digest} is not an image manifest or index (media type ${JSON.stringify(mt ?? 'none')})`)
     }
   }
-  for (const r of roots) visit(r, tagOf(r) ?? r.digest, 0)
+  for (const r of roots) visit(r, tagOf(r), 0)
 
   // A manifest an index lists without a platform: its config says which one it is.
   for (const c of cands) {
@@ -310,7 +310,7 @@ function resolveDockerSave(files: Files, shown: string, sel: Selector, opts: Ope
   }
   const cands: (Candidate & {entry: (typeof entries)[number]; config: any})[] = pick.map(e => {
     const config = readJson(files.get(e.config), `${shown}: config ${e.config}`, {digest: digestOfPath(e.config)})
-    return {desc: {digest: digestOfPath(e.config) ?? sha256(e.config)}, platform: configPlatform(config), label: label(e), entry: e, config}
+    return {desc: {digest: digestOfPath(e.config) ?? sha256(e.config)}, platform: configPlatform(config), label: e.tags[0], entry: e, config}
   })
   const chosen = choose(cands, shown, opts) as (typeof cands)[number]
   const diffIds = configDiffIds(chosen.config, `${shown}: config ${chosen.entry.config}`)
@@ -344,7 +344,7 @@ function configDiffIds(config: any, what: string): Digest[] {
 function choose<C extends Candidate>(all: C[], shown: string, opts: OpenImageOptions): C {
   const cands = all.filter(c => !(c.platform && isUnknownPlatform(c.platform)))
   const want = formatPlatform(opts.platform)
-  const describe = (cs: C[]): string => cs.map(c => `${c.platform ? formatPlatform(c.platform) : 'unknown platform'} (${c.label === c.desc.digest ? c.desc.digest : `${c.label}, ${c.desc.digest}`})`).join('; ')
+  const describe = (cs: C[]): string => cs.map(c => `${c.platform ? formatPlatform(c.platform) : 'unknown platform'} (${c.label === undefined ? c.desc.digest : `${c.label}, ${c.desc.digest}`})`).join('; ')
   let matches = cands.filter(c => c.platform && platformMatches(opts.platform, c.platform))
   // One image that does not say what it is: take it, unless a platform was asked for.
   if (matches.length === 0 && cands.length === 1 && !cands[0]!.platform && !opts.explicit) matches = cands
