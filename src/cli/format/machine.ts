@@ -3,7 +3,11 @@ import {sortedLabels} from './json.js'
 import type {TreeNode} from './tree.js'
 
 // The documented --json shapes: lower-camel keys, stable across releases.
-// Text output stays ctr's; these are for programs.
+// Text output stays ctr's; these are for programs. Each shape has a JSON
+// Schema in schemas/ (test/cli/json.test.ts checks real output against it):
+// ls, usage, tree and mounts print arrays; info prints one object, the same
+// shape as an ls element; label prints the snapshot's labels as one object
+// (key -> value, sorted), the labels of info's object.
 
 export interface SnapshotJson {
   name: string
@@ -28,6 +32,18 @@ export function usageJson(name: string, u: Usage): UsageJson {
   return {name, size: u.size, inodes: u.inodes}
 }
 
+/** usage --total: the last element; `name` null so no snapshot key can be mistaken for it. */
+export interface UsageTotalJson {
+  name: null
+  total: true
+  size: number
+  inodes: number
+}
+
+export function usageTotalJson(u: Usage): UsageTotalJson {
+  return {name: null, total: true, size: u.size, inodes: u.inodes}
+}
+
 export interface MountJson {
   type: string
   source: string
@@ -41,10 +57,20 @@ export function mountJson(m: Mount, target: string | null): MountJson {
 
 export interface TreeJson {
   name: string
+  /** null for a parent that is referenced but not listed. */
   kind: Info['kind'] | null
+  /** Only with --usage (null for an unlisted parent). */
+  size?: number | null
+  inodes?: number | null
   children: TreeJson[]
 }
 
-export function treeJson(n: TreeNode): TreeJson {
-  return {name: n.name, kind: n.kind || null, children: n.children.map(treeJson)}
+export function treeJson(n: TreeNode, usage?: ReadonlyMap<string, Usage>): TreeJson {
+  const u = usage?.get(n.name)
+  return {
+    name: n.name,
+    kind: n.kind || null,
+    ...(usage ? {size: u?.size ?? null, inodes: u?.inodes ?? null} : {}),
+    children: n.children.map(c => treeJson(c, usage)),
+  }
 }
