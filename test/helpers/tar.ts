@@ -63,14 +63,14 @@ export interface Node {
   link?: string
   rdev?: number
   xattrs: string
-  /** Index of the hard-link group among multiply linked files, by first path. */
+  /** First path (walk order) of the paths here sharing this file's inode, if any other does. */
   linkGroup?: string
 }
 
 /** Every attribute of a tree that a layer carries, for exact comparisons. Directory mtimes optional. */
 export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolean} = {}): Record<string, Node> {
   const out: Record<string, Node> = {}
-  const inodes = new Map<bigint, string>()
+  const inodes = new Map<bigint, string[]>()
   const xattrs = xattrDump(root)
   // Walk by bytes so names that are not UTF-8 survive; such names are keyed as `hex:<bytes>`.
   const key = (b: Buffer): string => {
@@ -89,9 +89,9 @@ export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolea
       n.size = Number(st.size)
       n.sha = crypto.createHash('sha256').update(fs.readFileSync(abs)).digest('hex')
       if (st.nlink > 1n) {
-        const first = inodes.get(st.ino)
-        if (first === undefined) inodes.set(st.ino, rel)
-        n.linkGroup = first ?? rel
+        const group = inodes.get(st.ino) ?? []
+        group.push(rel)
+        inodes.set(st.ino, group)
       }
     }
     if (type === 'char' || type === 'block') n.rdev = Number(st.rdev)
@@ -102,6 +102,8 @@ export function treeOf(root: string, opts: {dirMtimes?: boolean; mtimes?: boolea
     }
   }
   walk(Buffer.alloc(0))
+  // Links are among the paths visible here (overlayfs counts links a whiteout hides).
+  for (const group of inodes.values()) if (group.length > 1) for (const p of group) out[p]!.linkGroup = group[0]
   return out
 }
 

@@ -31,6 +31,9 @@ export interface TarEntry {
   devminor: number
   /** SCHILY.xattr.* records: name -> raw value. */
   xattrs: Map<string, Buffer>
+  /** Stream offsets: where the entry's first header block (PAX or GNU long name included) starts, and where its data starts. */
+  start: number
+  dataStart: number
 }
 
 const TYPES: Record<string, EntryType> = {
@@ -159,8 +162,17 @@ export class TarScanner {
   private pax: Pax | null = null
   private longName: string | undefined
   private longLink: string | undefined
+  private global = false
+
+  /** Where the entry whose headers are being read began. */
+  start = 0
 
   constructor(private readonly onEntry: (e: TarEntry) => void) {}
+
+  /** Inside an entry's header blocks: bytes from `start` on may still be rewritten. */
+  get inHeader(): boolean {
+    return this.bufLen > 0 || this.meta !== null || this.pax !== null || this.longName !== undefined || this.longLink !== undefined || this.global
+  }
 
   push(chunk: Buffer): number {
     if (this.done) return 0
@@ -173,6 +185,7 @@ export class TarScanner {
         this.offset += n
         continue
       }
+      if (this.bufLen === 0 && !this.inHeader) this.start = this.offset
       const want = this.meta ? this.metaLen + pad(this.metaLen) : BLOCK
       const n = Math.min(want - this.bufLen, chunk.length - pos)
       this.buf.push(chunk.subarray(pos, pos + n))
@@ -227,6 +240,7 @@ export class TarScanner {
       if ((flag === 'L' && this.longName !== undefined) || (flag === 'K' && this.longLink !== undefined)) throw corrupt('repeated GNU long name header')
       this.meta = flag
       this.metaLen = size
+      if (flag === 'g') this.global = true
       if (size === 0) this.meta = null
       return
     }
@@ -257,7 +271,10 @@ export class TarScanner {
       devmajor: type === 'char' || type === 'block' ? num(h, 329, 8, 'devmajor') : 0,
       devminor: type === 'char' || type === 'block' ? num(h, 337, 8, 'devminor') : 0,
       xattrs: pax?.xattrs ?? new Map(),
+      start: this.start,
+      dataStart: this.offset,
     }
+    this.global = false
     this.pax = null
     this.longName = undefined
     this.longLink = undefined
@@ -376,3 +393,71 @@ export function padding(size: number): Buffer {
 
 /** End of archive: two zero blocks. */
 export const EOA = Buffer.alloc(2 * BLOCK)
+
+// ---------------------------------------------------------------- rewriter
+
+/**
+ * Pass a tar stream through, replacing the header blocks of chosen entries
+ * (their data is kept). `decide` returns the replacement headers for an
+ * entry, or undefined to keep it. Bytes of an entry whose headers are still
+ * being read are held back until it is known whether they are replaced.
+ */
+export class TarRewriter {
+  private readonly scanner: TarScanner
+  private held: Buffer[] = []
+  /** Stream offset of the first held byte. */
+  private heldAt = 0
+  private edits: {start: number; end: number; with: Buffer}[] = []
+
+  constructor(decide: (e: TarEntry) => Buffer | undefined) {
+    this.scanner = new TarScanner(e => {
+      const r = decide(e)
+      if (r) this.edits.push({start: e.start, end: e.dataStart, with: r})
+    })
+  }
+
+  /** The bytes to pass on for this chunk (possibly fewer, held back, or more, released). */
+  push(chunk: Buffer): Buffer[] {
+    this.held.push(chunk)
+    if (!this.scanner.done) this.scanner.push(chunk)
+    const upTo = this.scanner.done || !this.scanner.inHeader ? this.heldAt + this.heldLength() : this.scanner.start
+    return this.release(upTo)
+  }
+
+  end(): Buffer[] {
+    this.scanner.end()
+    return this.release(this.heldAt + this.heldLength())
+  }
+
+  private heldLength(): number {
+    let n = 0
+    for (const b of this.held) n += b.length
+    return n
+  }
+
+  private release(upTo: number): Buffer[] {
+    const out: Buffer[] = []
+    for (const e of this.edits) {
+      out.push(...this.take(e.start))
+      this.take(e.end)
+      out.push(e.with)
+    }
+    this.edits = []
+    out.push(...this.take(upTo))
+    return out
+  }
+
+  /** Remove and return held bytes up to stream offset `upTo`. */
+  private take(upTo: number): Buffer[] {
+    const out: Buffer[] = []
+    while (this.heldAt < upTo && this.held.length > 0) {
+      const b = this.held[0]!
+      const n = Math.min(b.length, upTo - this.heldAt)
+      out.push(n === b.length ? b : b.subarray(0, n))
+      if (n === b.length) this.held.shift()
+      else this.held[0] = b.subarray(n)
+      this.heldAt += n
+    }
+    return out
+  }
+}
