@@ -1,0 +1,307 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {ctrsnap, type CliResult} from '../helpers/cli.js'
+import {hasContainerd, startRefContainerd, type RefContainerd} from '../helpers/ref-ctr.js'
+import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+
+/*
+ * One scripted session through the real `ctr snapshots` (a private containerd 1.6) and
+ * through ctrsnap, stdout compared byte for byte after normalising only what legitimately
+ * differs: snapshot directory paths (each tool's root and id scheme), timestamps, and the
+ * containerd.io/gc.root label ctr adds (ctrsnap has no GC) together with ctr's random
+ * label order.
+ *
+ * ctr quirk 1: containerd garbage-collects every view shortly after any removal. So the
+ * session removes nothing once views exist, except in its last step, and before the first
+ * view it waits for a GC run that started after the last removal (`ctr leases delete
+ * --sync` schedules one and waits for it), so no collection is pending when views appear.
+ */
+
+type Step =
+  | {args: string[]; code?: number} // code: ctrsnap's exit code for a step that must fail (ctr exits 1)
+  | {write: string} // put files in the active snapshot's writable dir (found from each tool's mount line)
+  | {gcBarrier: true}
+
+const FILES: Record<string, string> = {'hello': 'world\n', 'empty': '', 'big': 'x'.repeat(5000), 'dir/sub/f': 'y'.repeat(10_000)}
+
+const SESSION: Step[] = [
+  {args: ['ls']},
+  {args: ['tree']},
+  {args: ['usage', '-b']},
+  {args: ['prepare', 'a']},
+  {write: 'a'},
+  {args: ['usage', '-b', 'a']},
+  {args: ['prepare', '-t', '/mnt/a2', 'a2']},
+  {args: ['commit', 'base', 'a']},
+  {args: ['prepare', '--target', '/mnt/c', 'c', 'base']},
+  {write: 'c'},
+  {args: ['prepare', '--mounts', 'c2', 'base']},
+  {args: ['prepare', '-t', '/mnt/c3', '--mounts', 'c3', 'base']},
+  {args: ['mounts', '/mnt/x', 'c']},
+  {args: ['m', '/mnt/x', 'a2']},
+  {args: ['mount', '/mnt/y', 'c2']},
+  {args: ['label', 'base', 'html=<b>&', 'a=1', 'a.b=2', 'absent=']},
+  {args: ['info', 'base']},
+  {args: ['label', 'c', 'z=1', 'b=2', 'm=3']},
+  {args: ['label', 'c', 'b=', 'm=', 'nope=']},
+  {args: ['label', 'c', 'flag']},
+  {args: ['label', 'c']},
+  {args: ['info', 'c']},
+  {args: ['info', 'a2']},
+  {args: ['commit', 'c-done', 'c']},
+  {args: ['info', 'c-done']},
+  {args: ['prepare', 'z-work']},
+  {args: ['commit', 'z-base', 'z-work']},
+  {args: ['prepare', 'b-child', 'z-base']},
+  {args: ['prepare', 'm-root']},
+  {args: ['prepare', 'dir/sub', 'c-done']},
+  {args: ['mounts', '/mnt/d', 'dir/sub']},
+  {args: ['ls']},
+  {args: ['list']},
+  {args: ['tree']},
+  {args: ['usage', '-b']},
+  {args: ['usage']},
+  {args: ['usage', '-b', 'c-done', 'base', 'a2']},
+  // Errors: both fail with nothing on stdout.
+  {args: ['prepare', 'a2'], code: 4},
+  {args: ['prepare', 'base'], code: 4},
+  {args: ['commit', 'c-done', 'a2'], code: 4},
+  {args: ['commit', 'base', 'base'], code: 4},
+  {args: ['prepare', 'p', 'nope'], code: 3},
+  {args: ['prepare', 'x', 'c2'], code: 6},
+  {args: ['info', 'missing'], code: 3},
+  {args: ['label', 'missing', 'k=v'], code: 3},
+  {args: ['usage', '-b', 'base', 'missing'], code: 3},
+  {args: ['commit', 'c4', 'base'], code: 5},
+  {args: ['mounts', '/mnt/x', 'base'], code: 5},
+  {args: ['rm', 'base'], code: 5},
+  {args: ['rm', 'missing'], code: 3},
+  {args: ['ls']},
+  // Removals, the last ones before views exist.
+  {args: ['rm', 'c3']},
+  {args: ['rm', 'c2', 'missing', 'a2'], code: 3},
+  {args: ['ls']},
+  {args: ['remove', 'a2']},
+  {args: ['delete', 'm-root']},
+  {args: ['del', 'b-child']},
+  {args: ['prepare', '-t', '/mnt/n', 'new', 'base']},
+  {args: ['tree']},
+  {gcBarrier: true},
+  {args: ['view', '-t', '/mnt/v', 'v', 'base']},
+  {args: ['view', '--mounts', 'v2', 'c-done']},
+  {args: ['view', '-t', '/mnt/v0', 'v0']},
+  {args: ['label', 'v']},
+  {args: ['info', 'v']},
+  {args: ['label', 'v2', 'k=v']},
+  {args: ['info', 'v2']},
+  {args: ['ls']},
+  {args: ['tree']},
+  {args: ['usage', '-b']},
+  {args: ['usage', 'v', 'base']},
+  {args: ['mounts', '/mnt/v', 'v']},
+  {args: ['mounts', '/mnt/v2', 'v2']},
+  {args: ['m', '/mnt/v0', 'v0']},
+  {args: ['view', 'v', 'base'], code: 4},
+  {args: ['prepare', 'x', 'v'], code: 6},
+  {args: ['view', 'x', 'v2'], code: 6},
+  {args: ['commit', 'x', 'v0'], code: 5},
+  {args: ['ls']},
+  // The only removal while views exist, and the last compared step.
+  {args: ['rm', 'v']},
+]
+
+interface Tool {
+  name: 'ctr' | 'ctrsnap'
+  /** Prefix of snapshot directories: <n> follows it. */
+  snapshotsDir: string
+  run(args: string[]): Promise<CliResult>
+  gcBarrier(): Promise<void>
+}
+
+/** The writable directory of an active snapshot, from the tool's own mount line. */
+async function writableDir(tool: Tool, key: string): Promise<string> {
+  const r = await tool.run(['mounts', '/mnt/w', key])
+  expect(r.exitCode, `${tool.name} mounts ${key}: ${r.stderr}`).toBe(0)
+  const upper = /upperdir=([^,\s]+)/.exec(r.stdout)
+  if (upper) return upper[1]!
+  const bind = /^mount -t bind (\S+) /.exec(r.stdout)
+  if (!bind) throw new Error(`no writable dir in ${JSON.stringify(r.stdout)}`)
+  return bind[1]!
+}
+
+function writeFiles(dir: string): void {
+  for (const [name, text] of Object.entries(FILES)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), {recursive: true})
+    fs.writeFileSync(path.join(dir, name), text)
+  }
+}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const GC_ROOT = 'containerd.io/gc.root'
+
+/** ctr's `label` line without gc.root, sorted by key (ctr's order is Go map order). */
+function ctrLabelLine(line: string): string {
+  if (line === '\n') return line
+  const pairs = line.replace(/\n$/, '').split(',').filter(p => !p.startsWith(`${GC_ROOT}=`))
+  const key = (p: string): string => p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('='))
+  pairs.sort((x, y) => Buffer.compare(Buffer.from(key(x)), Buffer.from(key(y))))
+  return pairs.join(',') + '\n'
+}
+
+/** ctr's `info` JSON without the gc.root label, as Go would print it had the label not been there. */
+function ctrInfoWithoutGcRoot(json: string): string {
+  const lines = json.split('\n')
+  const i = lines.findIndex(l => l.startsWith(`        "${GC_ROOT}": `))
+  if (i < 0) return json
+  const wasLast = !lines[i]!.endsWith(',')
+  lines.splice(i, 1)
+  if (lines[i - 1] === '    "Labels": {' && lines[i] === '    },') lines.splice(i - 1, 2)
+  else if (wasLast) lines[i - 1] = lines[i - 1]!.replace(/,$/, '')
+  return lines.join('\n')
+}
+
+/**
+ * Snapshot dirs become <snap:N>, N by first appearance (reset after removals, since a
+ * removed id may be reused); Go RFC3339Nano times become <time:N> per output, which keeps
+ * "Created equals Updated" visible. The time pattern is Go's exact shape (no trailing zeros).
+ */
+class Normaliser {
+  ids = new Map<string, number>()
+  constructor(readonly snapshotsDir: string) {}
+  reset(): void {
+    this.ids.clear()
+  }
+  apply(text: string): string {
+    const times = new Map<string, number>()
+    return text
+      .replace(new RegExp(`${escape(this.snapshotsDir)}(\\d+)`, 'g'), (_, id: string) => {
+        if (!this.ids.has(id)) this.ids.set(id, this.ids.size + 1)
+        return `<snap:${this.ids.get(id)}>`
+      })
+      .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d*[1-9])?Z/g, t => {
+        if (!times.has(t)) times.set(t, times.size + 1)
+        return `<time:${times.get(t)}>`
+      })
+  }
+}
+
+interface Transcript {
+  text: string
+  results: {args: string[]; result: CliResult}[]
+}
+
+async function runSession(tool: Tool): Promise<Transcript> {
+  const norm = new Normaliser(tool.snapshotsDir)
+  let text = ''
+  const results: Transcript['results'] = []
+  for (const step of SESSION) {
+    if ('write' in step) {
+      writeFiles(await writableDir(tool, step.write))
+      text += `$ (write files into ${step.write})\n`
+      continue
+    }
+    if ('gcBarrier' in step) {
+      await tool.gcBarrier()
+      continue
+    }
+    const r = await tool.run(step.args)
+    results.push({args: step.args, result: r})
+    let out = r.stdout
+    if (tool.name === 'ctr' && r.exitCode === 0) {
+      if (step.args[0] === 'label') out = ctrLabelLine(out)
+      if (step.args[0] === 'info') out = ctrInfoWithoutGcRoot(out)
+    }
+    text += `$ ${step.args.join(' ')}\n${norm.apply(out)}[${r.exitCode === 0 ? 'ok' : 'failed'}]\n`
+    if (['rm', 'remove', 'delete', 'del'].includes(step.args[0]!)) norm.reset()
+  }
+  return {text, results}
+}
+
+const canRun = isRoot && isLinux
+const ns = `ctrsnap-compat-${process.pid}-${Date.now()}`
+
+describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root on Linux)', () => {
+  let ref: RefContainerd
+  let dir: ReturnType<typeof tempRoot>
+  beforeAll(async () => {
+    // We are root: a missing containerd is a broken setup (scripts/install-deps.sh), not a reason to skip.
+    expect(hasContainerd, 'containerd and ctr must be installed (scripts/install-deps.sh)').toBe(true)
+    ref = await startRefContainerd()
+    dir = tempRoot('ctrsnap-compat-')
+  }, 60_000)
+  afterAll(async () => {
+    await ref?.stop()
+    dir?.cleanup()
+  })
+
+  for (const snapshotter of ['overlayfs', 'native'] as const) {
+    describe(snapshotter, () => {
+      let ctr: Transcript
+      let ours: Transcript
+      let ctrTool: Tool
+      let ourTool: Tool
+
+      beforeAll(async () => {
+        const root = path.join(dir.dir, snapshotter)
+        const namespace = `${ns}-${snapshotter}`
+        ctrTool = {
+          name: 'ctr',
+          snapshotsDir: `${ref.root}/io.containerd.snapshotter.v1.${snapshotter}/snapshots/`,
+          run: args => ref.snapshots(args, {namespace, snapshotter}),
+          // A GC run that starts after every removal so far, so none is pending when views appear.
+          gcBarrier: async () => {
+            const lease = await execa('ctr', ['-a', ref.socket, '-n', namespace, 'leases', 'create'], {reject: false})
+            expect(lease.exitCode, lease.stderr).toBe(0)
+            const id = /\S+/.exec(lease.stdout)![0]
+            const del = await execa('ctr', ['-a', ref.socket, '-n', namespace, 'leases', 'delete', '--sync', id], {reject: false})
+            expect(del.exitCode, del.stderr).toBe(0)
+          },
+        }
+        ourTool = {
+          name: 'ctrsnap',
+          snapshotsDir: `${root}/${snapshotter}/snapshots/`,
+          run: args => ctrsnap(args, {root, snapshotter}),
+          gcBarrier: async () => {},
+        }
+        ctr = await runSession(ctrTool)
+        ours = await runSession(ourTool)
+        if (process.env.CTRSNAP_COMPAT_DUMP) {
+          fs.writeFileSync(`${process.env.CTRSNAP_COMPAT_DUMP}.${snapshotter}.ctr`, ctr.text)
+          fs.writeFileSync(`${process.env.CTRSNAP_COMPAT_DUMP}.${snapshotter}.ctrsnap`, ours.text)
+        }
+      }, 300_000)
+
+      it('stdout is byte-identical after normalising paths, times and gc.root', () => {
+        expect(ours.text).toBe(ctr.text)
+      })
+
+      it('errors: ctr exits 1, ctrsnap the specific code with one `ctrsnap:` line, neither prints on stdout', () => {
+        const steps = SESSION.filter((s): s is {args: string[]; code?: number} => 'args' in s)
+        steps.forEach((step, i) => {
+          const c = ctr.results[i]!
+          const o = ours.results[i]!
+          const what = step.args.join(' ')
+          if (step.code === undefined) {
+            expect({what, ctr: c.result.exitCode, ctrStderr: c.result.stderr}).toEqual({what, ctr: 0, ctrStderr: ''})
+            expect({what, code: o.result.exitCode, stderr: o.result.stderr}).toEqual({what, code: 0, stderr: ''})
+          } else {
+            expect({what, ctr: c.result.exitCode, ctrStdout: c.result.stdout}).toEqual({what, ctr: 1, ctrStdout: ''})
+            expect({what, code: o.result.exitCode, stdout: o.result.stdout, stderr: o.result.stderr}).toEqual({what, code: step.code, stdout: '', stderr: expect.stringMatching(/^ctrsnap: [^\n]+\n$/)})
+          }
+        })
+      })
+
+      it('views: ctr garbage-collects them after a removal (quirk 1); ctrsnap keeps them until removed', async () => {
+        await ctrTool.gcBarrier() // the collection the last `rm v` triggered, deterministically
+        const theirs = (await ctrTool.run(['ls'])).stdout
+        const mine = (await ourTool.run(['ls'])).stdout
+        expect(theirs).not.toMatch(/^v0 /m)
+        expect(theirs).not.toMatch(/^v2 /m)
+        expect(mine).toMatch(/^v0 +View +$/m)
+        expect(mine).toMatch(/^v2 +c-done +View +$/m)
+      })
+    })
+  }
+})
