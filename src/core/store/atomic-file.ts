@@ -26,8 +26,15 @@ export function writeFileAtomic(file: string, data: Uint8Array): void {
     fs.rmSync(tmp, {force: true})
     throw err
   }
-  fd = fs.openSync(dir, 'r')
-  try { fs.fsyncSync(fd) } finally { fs.closeSync(fd) }
+  // The rename is the commit point: every reader now sees the new file. A failed
+  // directory fsync only weakens durability across power loss; reporting it as a
+  // failed write would make callers undo disk work for a record that exists.
+  try {
+    fd = fs.openSync(dir, 'r')
+    try { fs.fsyncSync(fd) } finally { fs.closeSync(fd) }
+  } catch {
+    // best effort, see above
+  }
 }
 
 /** Temp files of writeFileAtomic that a killed writer left behind. */

@@ -1,13 +1,30 @@
+import fs from 'node:fs'
 import {UnavailableError} from '../errors.js'
 
 export interface Lock {
-  /** Throws when another process took the lock over as stale: the caller must not write. */
+  /**
+   * Throws unless this process still holds the lock and will for a while yet:
+   * call it synchronously right before persisting, so nothing runs in between.
+   */
   assertHeld(): void
   release(): Promise<void>
 }
 
+function envMs(name: string, fallback: number): number {
+  const v = Number(process.env[name])
+  return Number.isFinite(v) && v > 0 ? v : fallback
+}
+
 /** How long a writer waits for the lock before the store counts as unavailable. */
-export const LOCK_WAIT_MS = Number(process.env.CTRSNAP_LOCK_TIMEOUT_MS ?? 60_000)
+export const LOCK_WAIT_MS = envMs('CTRSNAP_LOCK_TIMEOUT_MS', 60_000)
+/**
+ * A lock whose mtime is older than this belongs to a dead process and is taken
+ * over. The holder refreshes it every STALE/5 ms (at least 1 s) from a timer, so async work
+ * (cp, tar) keeps it; only a blocked event loop lets it go stale.
+ */
+export const LOCK_STALE_MS = Math.max(envMs('CTRSNAP_LOCK_STALE_MS', 10_000), 5_000)
+// proper-lockfile refreshes no more often than once a second.
+const REFRESH_MS = Math.max(LOCK_STALE_MS / 5, 1_000)
 
 /**
  * A cross-process lock on one snapshotter root: an atomic mkdir of
@@ -16,20 +33,37 @@ export const LOCK_WAIT_MS = Number(process.env.CTRSNAP_LOCK_TIMEOUT_MS ?? 60_000
  */
 export async function acquireLock(file: string): Promise<Lock> {
   const {default: lockfile} = await import('proper-lockfile')
+  const lockDir = `${file}.lock`
   let compromised: Error | undefined
   const started = Date.now()
   for (;;) {
     try {
       const release = await lockfile.lock(file, {
         realpath: false,
-        stale: 10_000,
-        update: 2_000,
+        stale: LOCK_STALE_MS,
+        update: REFRESH_MS,
         retries: 0,
         onCompromised: err => { compromised = err },
       })
+      // The directory's identity: a takeover removes it and makes a new one.
+      const mine = identity(fs.statSync(lockDir, {bigint: true}))
       return {
         assertHeld() {
-          if (compromised) throw new UnavailableError(`lost the lock on ${file}: ${compromised.message}`)
+          if (compromised) throw new UnavailableError(`lost the lock on ${file}: ${compromised.message}; nothing was written`)
+          // proper-lockfile only notices a takeover on its next timer tick, which a
+          // blocked event loop (a long synchronous walk) delays: check the disk now.
+          let st: fs.BigIntStats
+          try {
+            st = fs.statSync(lockDir, {bigint: true})
+          } catch {
+            throw new UnavailableError(`lost the lock on ${file}: ${lockDir} was removed; nothing was written`)
+          }
+          if (identity(st) !== mine) throw new UnavailableError(`lost the lock on ${file}: another process took it over as stale; nothing was written`)
+          // Half the stale window left: time enough to write before anyone may judge it stale.
+          const age = Date.now() - Number(st.mtimeMs)
+          if (age > LOCK_STALE_MS / 2) {
+            throw new UnavailableError(`lost the lock on ${file}: not refreshed for ${(age / 1000).toFixed(1)}s (the process was blocked), so another process may take it over; nothing was written`)
+          }
         },
         async release() {
           if (!compromised) await release().catch(() => {})
@@ -37,12 +71,16 @@ export async function acquireLock(file: string): Promise<Lock> {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw new UnavailableError(`cannot lock ${file}: ${(err as Error).message}`, {cause: err})
+        throw new UnavailableError(`cannot lock ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {cause: err})
       }
       if (Date.now() - started > LOCK_WAIT_MS) {
-        throw new UnavailableError(`${file} is locked by another ctrsnap process (waited ${Math.round(LOCK_WAIT_MS / 1000)}s)`)
+        throw new UnavailableError(`${file} is locked by another ctrsnap process (waited ${(LOCK_WAIT_MS / 1000).toFixed(LOCK_WAIT_MS < 10_000 ? 1 : 0)}s; a lock left by a killed process is taken over after ${LOCK_STALE_MS / 1000}s)`)
       }
       await new Promise(r => setTimeout(r, 5 + Math.random() * 40))
     }
   }
+}
+
+function identity(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`
 }

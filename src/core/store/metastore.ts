@@ -67,6 +67,26 @@ function storeError(action: string, file: string, err: unknown): SnapshotError {
   return new UnavailableError(`cannot ${action} ${file}: ${code ?? (err as Error).message}`, {cause: err})
 }
 
+const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
+
+/**
+ * Refuse what SQLite would misread: an empty file opens as an empty database
+ * (and a later cleanup would then judge every snapshot directory an orphan),
+ * and a truncated one may open fine and fail only in a later query.
+ */
+function checkHeader(buf: Buffer, file: string): void {
+  const notOurs = (why: string) => new CorruptStoreError(`${file}: not a ctrsnap metadata database (${why}); move it aside to start an empty store`)
+  if (buf.length === 0) throw notOurs('the file is empty')
+  if (buf.length < 100 || !buf.subarray(0, 16).equals(MAGIC)) throw notOurs('no SQLite header')
+  const raw = buf.readUInt16BE(16)
+  const pageSize = raw === 1 ? 65_536 : raw
+  // The page count at 28 is valid only when the change counter at 24 matches "version-valid-for" at 92.
+  if (buf.readUInt32BE(24) === buf.readUInt32BE(92)) {
+    const expected = pageSize * buf.readUInt32BE(28)
+    if (buf.length < expected) throw notOurs(`truncated: ${buf.length} of ${expected} bytes`)
+  }
+}
+
 async function load(file: string): Promise<{db: Database; changed: boolean}> {
   let buf: Buffer | undefined
   try {
@@ -74,6 +94,7 @@ async function load(file: string): Promise<{db: Database; changed: boolean}> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('read', file, err)
   }
+  if (buf !== undefined) checkHeader(buf, file)
   const SQL = await loadSqlJs()
   let db: Database
   try {

@@ -1,0 +1,129 @@
+// Child process for the store tests: many of these lock, write and read one
+// root at once, or are SIGKILLed at chosen points. Runs the built code (dist/):
+// Node 20 cannot import the TypeScript sources.
+//
+//   ops ROOT SNAPSHOTTER WORKER N   N prepares, label updates and removals; prints what must survive
+//   read ROOT SNAPSHOTTER MS        read the store in a loop for MS ms; prints counts, exits 1 on any error
+//   hold DIR                        take DIR's store lock, print "locked", never release
+//   block DIR MS                    inside a write: insert a row, block the event loop MS ms, then commit
+//   crash ROOT SNAPSHOTTER STEP OP ARGS...  run OP (prepare KEY PARENT | rm KEY | commit NAME KEY),
+//                                   SIGKILL self at STEP (see `steps` below)
+import fs from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist')
+const {openSnapshotter} = await import(`${dist}/core/open.js`)
+const {Metastore} = await import(`${dist}/core/store/metastore.js`)
+
+const [cmd, ...args] = process.argv.slice(2)
+const out = obj => process.stdout.write(JSON.stringify(obj) + '\n')
+const die = () => process.kill(process.pid, 'SIGKILL')
+
+if (cmd === 'ops') {
+  const [root, snapshotter, worker, n] = args
+  const s = openSnapshotter({root, snapshotter})
+  const kept = {}
+  const removed = []
+  for (let i = 0; i < Number(n); i++) {
+    const key = `w${worker}-${i}`
+    await s.prepare(key, '', {labels: {worker: String(worker)}})
+    kept[key] = {worker: String(worker)}
+    if (i % 3 === 1) {
+      await s.updateLabels(key, {step: String(i), worker: null})
+      kept[key] = {step: String(i)}
+    }
+    if (i % 5 === 4) {
+      await s.remove(key)
+      delete kept[key]
+      removed.push(key)
+    }
+  }
+  out({kept, removed})
+} else if (cmd === 'read') {
+  const [root, snapshotter, ms] = args
+  const s = openSnapshotter({root, snapshotter})
+  const file = path.join(s.root, 'metadata.db')
+  const until = Date.now() + Number(ms)
+  let reads = 0
+  let max = 0
+  while (Date.now() < until) {
+    const infos = await s.walk()
+    // Keys only grow or shrink by whole snapshots: every one read back has its labels.
+    for (const i of infos) if (Object.keys(i.labels).length === 0) throw new Error(`snapshot ${i.name} read without labels`)
+    max = Math.max(max, infos.length)
+    // And the raw file: an SQLite header and exactly its page count, never a torn copy.
+    if (fs.existsSync(file)) {
+      const b = fs.readFileSync(file)
+      if (b.length === 0 || b.toString('latin1', 0, 15) !== 'SQLite format 3' || b.length !== b.readUInt16BE(16) * b.readUInt32BE(28)) {
+        throw new Error(`torn read of ${file}: ${b.length} bytes`)
+      }
+    }
+    reads++
+  }
+  out({reads, max})
+} else if (cmd === 'hold') {
+  const store = new Metastore(args[0])
+  await store.write(async () => {
+    out({locked: true})
+    await new Promise(() => {})
+  })
+} else if (cmd === 'block') {
+  const [dir, ms] = args
+  const store = new Metastore(dir)
+  try {
+    await store.write(tx => {
+      tx.db.run("INSERT INTO snapshots (key, kind, created, updated) VALUES ('blocked', 'Active', 'x', 'x')")
+      out({blocking: true})
+      // A synchronous stretch longer than the stale window: the refresh timer cannot run.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(ms))
+      tx.commit()
+    })
+    out({ok: true})
+  } catch (err) {
+    out({error: err.constructor.name, message: err.message})
+  }
+} else if (cmd === 'crash') {
+  const [root, snapshotter, step, op, ...rest] = args
+  const isDbTemp = p => path.basename(String(p)).startsWith('.metadata.db.tmp-')
+  const isSnapDir = p => /\/snapshots\/\d+$/.test(String(p))
+  const dbFds = new Set()
+  const real = {mkdtempSync: fs.mkdtempSync, renameSync: fs.renameSync, openSync: fs.openSync, writeSync: fs.writeSync}
+  // Kill points, in the order a write goes through them. The modules under test
+  // use node:fs's default export, so patching it here reaches them.
+  const steps = {
+    // prepare: an empty temp dir exists
+    'temp-created': () => { fs.mkdtempSync = (...a) => { real.mkdtempSync(...a); die() } },
+    // prepare: populated temp dir, not yet in place
+    'before-dir-rename': () => { fs.renameSync = (from, to) => { if (isSnapDir(to)) die(); real.renameSync(from, to) } },
+    // prepare: the directory is in place, its record not yet persisted
+    'after-dir-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (isSnapDir(to)) die() } },
+    // any write: half of the new metadata.db written to its temp file
+    'db-half-written': () => {
+      fs.openSync = (p, ...a) => { const fd = real.openSync(p, ...a); if (isDbTemp(p)) dbFds.add(fd); return fd }
+      fs.writeSync = (fd, data, off = 0, len, ...a) => {
+        if (!dbFds.has(fd)) return real.writeSync(fd, data, off, len, ...a)
+        real.writeSync(fd, data, off, Math.floor((len ?? data.length) / 2))
+        die()
+      }
+    },
+    // any write: the temp file is complete and synced, not yet renamed over metadata.db
+    'db-before-rename': () => { fs.renameSync = (from, to) => { if (isDbTemp(from)) die(); real.renameSync(from, to) } },
+    // any write: the new metadata.db is in place (removal: its directory not yet moved aside)
+    'db-after-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (isDbTemp(from)) die() } },
+    // rm: the directory is moved aside to rm-<id>, not yet deleted
+    'after-rm-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (path.basename(to).startsWith('rm-')) die() } },
+  }
+  if (!steps[step]) throw new Error(`unknown step ${step}`)
+  steps[step]()
+  const s = openSnapshotter({root, snapshotter})
+  if (op === 'prepare') await s.prepare(rest[0], rest[1] ?? '')
+  else if (op === 'rm') await s.remove(rest[0])
+  else if (op === 'commit') await s.commit(rest[0], rest[1])
+  else throw new Error(`unknown op ${op}`)
+  // Reaching here means the kill point was never hit: the test must fail.
+  out({survived: true})
+  process.exit(3)
+} else {
+  throw new Error(`unknown command ${cmd}`)
+}
