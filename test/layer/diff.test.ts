@@ -167,6 +167,28 @@ describe.skipIf(!root)('diff (needs root)', () => {
         expect(fs.readdirSync(path.join(tmp.dir, sn, 'snapshots')).filter(n => n.startsWith('new-'))).toEqual([])
       })
 
+      it('an xattr-only change (through a real mount of the active snapshot) is part of the diff', async () => {
+        const mnt = path.join(tmp.dir, 'work')
+        await snap.prepare('xwork', 'key')
+        await snap.mount('xwork', mnt)
+        try {
+          execFileSync('setfattr', ['-n', 'security.capability', '-v', '0x0100000200200000000000000000000000000000', path.join(mnt, 'etc/passwd')])
+          execFileSync('setfattr', ['-n', 'user.only', '-v', 'x', path.join(mnt, 'keep')])
+        } finally {
+          await snap.unmount(mnt)
+        }
+        await snap.commit('xkey', 'xwork')
+        const {blob} = await diffBuf(snap, 'xkey')
+        const names = entries(blob).map(e => e.name.replace(/\/$/, ''))
+        expect(names).toContain('etc/passwd')
+        expect(names).toContain('keep')
+        expect(names).not.toContain('keep/file')
+        await layer(snap, 'xrt', 'key', blob)
+        const want = await merged(snap, 'xkey')
+        expect(want['etc/passwd']!.xattrs).toContain('security.capability')
+        expect(await merged(snap, 'xrt')).toEqual(want)
+      })
+
       for (const c of ['gzip', 'zstd'] as const) {
         it(`${c}: digest of the blob, diffID of the tar, media type`, async () => {
           const {result, blob} = await diffBuf(snap, 'key', undefined, c)

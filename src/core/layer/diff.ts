@@ -231,11 +231,12 @@ interface TreeChanges {
 /**
  * Compare two trees as containerd's double walk does: an entry changed if
  * its type, mode, owner, device, size, mtime or link target differ, or, when
- * the mtime has no sub-second part to trust, its content. Changed and new
- * entries come with their parent directories; a deleted directory is one
- * whiteout. Xattr-only changes are not seen (Node cannot read xattrs).
+ * the mtime has no sub-second part to trust, its content, and (given the
+ * indexes) their xattrs. Changed and new entries come with their parent
+ * directories; a deleted directory is one whiteout.
  */
-export function compareTrees(newer: string, older: string | null): TreeChanges {
+export function compareTrees(newer: string, older: string | null, xattrs?: {newer: XattrIndex; older: XattrIndex}): TreeChanges {
+  const xattrsDiffer = (c: string): boolean => xattrs !== undefined && (xattrs.newer.get(c) ?? '') !== (xattrs.older.get(c) ?? '')
   const paths: string[] = []
   const deleted: string[] = []
   const listed = new Set<string>()
@@ -280,11 +281,11 @@ export function compareTrees(newer: string, older: string | null): TreeChanges {
         continue
       }
       if (n.isDirectory() && o.isDirectory()) {
-        if (!sameMeta(n, o)) include(c)
+        if (!sameMeta(n, o) || xattrsDiffer(c)) include(c)
         walk(c)
         continue
       }
-      if (!sameMeta(n, o) || (n.isSymbolicLink() && !fs.readlinkSync(enc(newer, c), {encoding: 'buffer'}).equals(fs.readlinkSync(enc(older!, c), {encoding: 'buffer'}))) || (n.isFile() && n.mtimeNs % 1000000000n === 0n && !sameContent(enc(newer, c), enc(older!, c)))) {
+      if (!sameMeta(n, o) || xattrsDiffer(c) || (n.isSymbolicLink() && !fs.readlinkSync(enc(newer, c), {encoding: 'buffer'}).equals(fs.readlinkSync(enc(older!, c), {encoding: 'buffer'}))) || (n.isFile() && n.mtimeNs % 1000000000n === 0n && !sameContent(enc(newer, c), enc(older!, c)))) {
         addTree(c)
       }
     }
@@ -328,7 +329,8 @@ async function writeTreeDiff(newer: string | null, older: string | null, write: 
       fs.rmSync(empty, {recursive: true, force: true})
     }
   }
-  const {paths, deleted} = compareTrees(newer, older)
+  const [xn, xo] = await Promise.all([xattrIndex(newer), older ? xattrIndex(older) : new Map<string, string>()])
+  const {paths, deleted} = compareTrees(newer, older, xn && xo ? {newer: xn, older: xo} : undefined)
   // Whiteouts first: an applier handles them before anything that may re-create the path.
   const now = {uid: 0, gid: 0, mtime: {sec: 0, nsec: 0}}
   for (const d of deleted) {
@@ -341,6 +343,31 @@ async function writeTreeDiff(newer: string | null, older: string | null, write: 
   }
   // Merged overlay trees do not show overlayfs' own xattrs; drop any anyway so a native copy of an upper cannot leak them.
   await tarOf(newer, paths, e => ([...e.xattrs.keys()].some(k => k.startsWith('trusted.overlay.')) ? withoutOverlayXattrs(e) : undefined), write)
+}
+
+/** Path (latin1, relative) -> its xattrs, overlayfs' own left out. */
+export type XattrIndex = Map<string, string>
+
+/**
+ * Every xattr under root in one getfattr pass (Node cannot read xattrs).
+ * Without getfattr (the attr package) only xattr-only changes go unseen: null.
+ */
+async function xattrIndex(root: string): Promise<XattrIndex | null> {
+  if (!onPath('getfattr')) return null
+  const child = start('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], {cwd: root, stdout: true})
+  const chunks: Buffer[] = []
+  for await (const c of child.stdout as AsyncIterable<Buffer>) chunks.push(c)
+  await child.done
+  const index: XattrIndex = new Map()
+  // Names come as raw bytes with control characters and backslashes as \ooo.
+  for (const block of Buffer.concat(chunks).toString('latin1').split('\n\n')) {
+    const lines = block.split('\n').filter(Boolean)
+    if (!lines[0]?.startsWith('# file: ')) continue
+    const name = lines[0].slice('# file: '.length).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+    const attrs = lines.slice(1).filter(l => !l.startsWith('trusted.overlay.')).sort().join('\n')
+    if (attrs) index.set(name === '.' ? '' : name.replace(/^\.\//, ''), attrs)
+  }
+  return index
 }
 
 // ------------------------------------------------------------------ trees of snapshots
