@@ -4,7 +4,7 @@
 # Usage: floor.sh LAYERS_FILE DEST
 set -eu
 layers=$1 dest=$2
-rm -rf "$dest"; mkdir -p "$dest"
+mkdir -p "$dest"
 i=0
 while read -r blob; do
   i=$((i + 1)); mkdir "$dest/$i"

@@ -11,11 +11,10 @@ import {validateLabels} from '../labels.js'
  * in one write transaction, after checking it sits on the expected parent.
  * Throws AlreadyExistsError when `name` exists (another unpack won the race).
  */
-export async function commitExtract(sn: LocalSnapshotter, key: string, name: string, parent: string, labels: Labels): Promise<void> {
+export async function commitExtract(sn: LocalSnapshotter, key: string, dir: string, name: string, parent: string, labels: Labels): Promise<void> {
   validateLabels(labels)
-  // Measured before the lock: the layer no longer changes, and a long walk must not hold up other writers.
-  const paths = await sn.layerPaths(key)
-  const u = paths.own ? diskUsage(paths.own) : {size: 0, inodes: 0}
+  // Measured before the lock (`dir` is the key's layer directory): the layer no longer changes, and a long walk must not hold up other writers.
+  const u = diskUsage(dir)
   await sn.store.write(tx => {
     const db = tx.db
     const rec = q.getRecord(db, key)

@@ -78,6 +78,7 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
 
   const keys = new Map<number, string>()
   const committed: Digest[] = []
+  let raced = false
   try {
     // One layer at a time on both drivers: native copies its parent, and the
     // overlay applier reads the lower layers (directory metadata it copies up),
@@ -85,8 +86,8 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
     for (const layer of todo) {
       if (opts.signal?.aborted) throw new UnavailableError(`${image.source}: unpack interrupted`)
       const r = results[layer.index]!
-      // Another unpack may have committed it meanwhile: then this one need not extract it.
-      if (await committedOn(sn, r.chainId, parentOf(layer.index))) {
+      // Once another unpack of the same layers has shown up, it may be ahead: use what it committed.
+      if (raced && (await committedOn(sn, r.chainId, parentOf(layer.index)))) {
         r.status = 'reused'
         opts.events?.start?.(layer, layers.length)
         opts.events?.done?.(layer, layers.length, 'reused', 0)
@@ -95,9 +96,14 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
       const key = `extract-${unique()} ${r.chainId}`
       await sn.prepare(key, parentOf(layer.index))
       keys.set(layer.index, key)
-      r.digest = await extract(sn, key, layer, layers.length, opts)
-      if (await commitOrYield(sn, key, r.chainId, parentOf(layer.index), labelsOf(r))) committed.push(r.chainId)
-      else r.status = 'reused'
+      const paths = await sn.layerPaths(key)
+      r.digest = await extract(paths, layer, layers.length, opts, sn.driver.name === 'overlayfs' ? 'overlay' : 'native')
+      if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
+        committed.push(r.chainId)
+      } else {
+        r.status = 'reused'
+        raced = true
+      }
       keys.delete(layer.index)
     }
   } catch (err) {
@@ -136,9 +142,9 @@ async function committedOn(sn: LocalSnapshotter, name: string, parent: string): 
 }
 
 /** Commit; if another unpack committed the same chainID first, drop ours and use theirs. Returns whether ours was kept. */
-async function commitOrYield(sn: LocalSnapshotter, key: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
+async function commitOrYield(sn: LocalSnapshotter, key: string, dir: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
   try {
-    await commitExtract(sn, key, name, parent, labels)
+    await commitExtract(sn, key, dir, name, parent, labels)
     return true
   } catch (err) {
     if (!isKind(err, 'already-exists')) throw err
@@ -149,9 +155,7 @@ async function commitOrYield(sn: LocalSnapshotter, key: string, name: Digest, pa
   }
 }
 
-async function extract(sn: LocalSnapshotter, key: string, layer: ImageLayer, total: number, opts: UnpackOptions): Promise<Digest> {
-  const paths = await sn.layerPaths(key)
-  const format = sn.driver.name === 'overlayfs' ? 'overlay' : 'native'
+async function extract(paths: {own: string | null; parents: string[]}, layer: ImageLayer, total: number, opts: UnpackOptions, format: 'overlay' | 'native'): Promise<Digest> {
   const t0 = performance.now()
   opts.events?.start?.(layer, total)
   const {digest} = await streamLayer(layer, tar => opts.apply(tar, {format, target: paths.own!, parents: paths.parents}), {
