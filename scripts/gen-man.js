@@ -39,9 +39,10 @@ export async function loadFacts() {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
   // The lock timeout default is read from the environment at import: document the default, not this shell's value.
-  const saved = process.env.CTRSNAP_LOCK_TIMEOUT_MS
-  delete process.env.CTRSNAP_LOCK_TIMEOUT_MS
-  const [{EXIT_CODES}, {LOCK_WAIT_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
+  const tunables = ['CTRSNAP_LOCK_TIMEOUT_MS', 'CTRSNAP_LOCK_STALE_MS']
+  const saved = tunables.map(k => [k, process.env[k]])
+  for (const k of tunables) delete process.env[k]
+  const [{EXIT_CODES}, {LOCK_WAIT_MS, LOCK_STALE_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
     dist('cli/exit-codes.js'),
     dist('core/store/lock.js'),
     dist('core/store/metastore.js'),
@@ -49,7 +50,7 @@ export async function loadFacts() {
     dist('core/open.js'),
     dist('core/snapshotter.js'),
   ])
-  if (saved !== undefined) process.env.CTRSNAP_LOCK_TIMEOUT_MS = saved
+  for (const [k, v] of saved) if (v !== undefined) process.env[k] = v
   const commands = Object.values(manifest.commands)
     .filter(c => !c.hidden)
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
@@ -58,6 +59,7 @@ export async function loadFacts() {
     commands,
     exitCodes: EXIT_CODES,
     lockWaitMs: LOCK_WAIT_MS,
+    lockStaleMs: LOCK_STALE_MS,
     dbFile: DB_FILE,
     tempPrefix: layout.TEMP_PREFIX,
     removingPrefix: layout.REMOVING_PREFIX,
@@ -279,6 +281,9 @@ export function indexPage(facts) {
     '.TP',
     '.B CTRSNAP_LOCK_TIMEOUT_MS',
     `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${facts.exitCodes.find(e => e.kind === 'unavailable').code} (default \\fB${facts.lockWaitMs}\\fR).`,
+    '.TP',
+    '.B CTRSNAP_LOCK_STALE_MS',
+    `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \\fB${facts.lockStaleMs}\\fR).`,
   )
   lines.push(...exitStatus(facts))
   lines.push('.SH FILES', `Everything lives under \\fIROOT\\fB/\\fISNAPSHOTTER\\fR, where \\fIROOT\\fR is \\fB\\-\\-root\\fR (default \\fI${esc(facts.defaultRoot)}\\fR) and \\fISNAPSHOTTER\\fR is one of ${facts.snapshotters.map(s => `\\fB${esc(s)}\\fR`).join(', ')}.`)
