@@ -126,12 +126,14 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     expect(Object.keys(t).filter(k => k.includes('.wh.'))).toEqual([])
   })
 
-  it('overlay: a directory the layer only implies is copied up from the nearest lower', async () => {
+  it('overlay: a directory the layer only implies is copied up from the nearest lower (owner, mode, times, xattrs but trusted.*)', async () => {
     const l2 = mk('1', 'fs')
     const l1 = mk('2', 'fs')
     fs.mkdirSync(path.join(l2, 'opt/app'), {recursive: true})
     fs.chmodSync(path.join(l2, 'opt/app'), 0o711)
     fs.chownSync(path.join(l2, 'opt/app'), 5, 6)
+    execFileSync('setfattr', ['-n', 'user.copied', '-v', 'yes', path.join(l2, 'opt/app')])
+    execFileSync('setfattr', ['-n', 'trusted.not', '-v', 'no', path.join(l2, 'opt/app')])
     fs.utimesSync(path.join(l2, 'opt/app'), 12345, 12345)
     fs.mkdirSync(path.join(l1, 'opt'))
     fs.chmodSync(path.join(l1, 'opt'), 0o700)
@@ -140,7 +142,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     await applyLayer(streamOf(buildTar([file('opt/app/bin', 'b'), whiteout('opt/app', 'old')])), {format: 'overlay', target: upper, parents: [l1, l2]})
     const t = treeOf(upper)
     expect(t['opt']).toMatchObject({mode: 0o700, mtimeNs: '777000000000'})
-    expect(t['opt/app']).toMatchObject({mode: 0o711, uid: 5, gid: 6, mtimeNs: '12345000000000'})
+    expect(t['opt/app']).toMatchObject({mode: 0o711, uid: 5, gid: 6, mtimeNs: '12345000000000', xattrs: `user.copied=${hex('yes')}`})
   })
 
   it('native: whiteouts and opaque dirs delete from the parent copy before the layer lands; dir metadata as overlay shows it', async () => {
@@ -211,6 +213,8 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
       {name: 'sparse entry', specs: out => buildTar([raw(ustarHeader({name: 's', flag: 'S', size: 0}))]), refused: true},
       {name: 'unknown entry type', specs: out => buildTar([raw(ustarHeader({name: 'u', flag: 'Z', size: 0}))]), refused: true},
       {name: 'global PAX header with a path', specs: out => { const rec = Buffer.from('30 path=../../outside/canary\n'); return buildTar([raw(ustarHeader({name: 'g', flag: 'g', size: rec.length}), rec), file('a', 'pwned')]) }, refused: true},
+      {name: 'oversized PAX header (memory bomb)', specs: () => buildTar([raw(ustarHeader({name: 'p', flag: 'x', size: 64 << 20}))], {end: false}), refused: true},
+      {name: 'oversized GNU long name', specs: () => buildTar([raw(ustarHeader({name: 'l', flag: 'L', size: 8 << 20}))], {end: false}), refused: true},
       {name: 'non-octal size', specs: out => { const h = ustarHeader({name: 'a', flag: '0', size: 0}); h.write('12z4\0', 124, 'latin1'); return buildTar([raw(h)]) }, refused: true},
       {name: 'trusted.overlay xattr smuggled in (dropped)', specs: out => buildTar([dir('d', {xattrs: {'trusted.overlay.redirect': '/x', 'user.ok': '1'}})]), refused: false},
       {

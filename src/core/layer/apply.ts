@@ -4,6 +4,7 @@ import {ExternalCommandError, InvalidArgumentError, UnavailableError} from '../e
 import {feedInto} from './proc.js'
 import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
+import {xattrsOf} from './xattr.js'
 
 export interface ApplyOptions {
   /** overlay: `target` is an empty upper dir; native: a full copy of the parent. */
@@ -201,7 +202,7 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
   const checked = new Set<string>()
   // Metadata a directory must end with: the layer's own, else copied up from
   // the lower layers as containerd does, else what tar gave it.
-  const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDirMeta(lowers, rel) ?? before.get(rel)!)
+  const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDir(lowers, rel)?.meta ?? before.get(rel)!)
 
   for (const m of [...index.whiteouts, ...index.opaques]) {
     assertDirChain(upper, m.dir, checked)
@@ -217,14 +218,25 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
     if (there?.isDirectory()) opaque.add(rel)
     else if (!there) fixes.set(rel, {rel, type: 'char', meta: {mode: 0, uid: w.uid, gid: w.gid, mtime: w.mtime}})
   }
+  // Copy-up, as containerd's mkparent: owner, mode, times and (but trusted.*) xattrs of the lower dir.
+  const copyUp = new Map<string, string[]>()
   for (const rel of index.ancestors) {
     if (index.explicitDirs.has(rel)) continue
-    const m = lowerDirMeta(lowers, rel)
-    if (m) fixes.set(rel, {rel, type: 'dir', meta: m})
+    const found = lowerDir(lowers, rel)
+    if (!found) continue
+    fixes.set(rel, {rel, type: 'dir', meta: found.meta})
+    copyUp.set(found.lower, [...(copyUp.get(found.lower) ?? []), rel])
   }
-  for (const rel of touched) fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel)})
+  for (const [lower, rels] of copyUp) {
+    for (const [rel, xattrs] of (await xattrsOf(lower, rels)) ?? []) {
+      const fix = fixes.get(rel)
+      if (fix) fix.xattrs = new Map([...xattrs].filter(([k]) => !k.startsWith('trusted.')))
+    }
+  }
+  for (const rel of touched) fixes.set(rel, {...fixes.get(rel), rel, type: 'dir', meta: metaOf(rel)})
   for (const rel of opaque) {
-    fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel) ?? statMeta(enc(upper, rel)), xattrs: new Map([[OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
+    const copied = fixes.get(rel)?.xattrs ?? new Map<string, Buffer>()
+    fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel) ?? statMeta(enc(upper, rel)), xattrs: new Map([...copied, [OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
   }
   // containerd ignores a layer's root entry: the upper's root keeps what the driver gave it.
   if (index.rootEntry) fixes.set('', {rel: '', type: 'dir', meta: rootBefore})
@@ -236,7 +248,7 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
  * copy-up of directories a layer creates without listing them: undefined if
  * no lower has it or it is replaced there by a non-directory or a whiteout.
  */
-function lowerDirMeta(lowers: string[], rel: string): Meta | undefined {
+function lowerDir(lowers: string[], rel: string): {meta: Meta; lower: string} | undefined {
   // As containerd's mkparent: the first lower that has the path decides; opaque
   // markers further up are not consulted, as containerd does not either.
   const parts = rel.split('/')
@@ -247,7 +259,7 @@ function lowerDirMeta(lowers: string[], rel: string): Meta | undefined {
       const st = lstatOrNull(enc(lower, cur))
       if (!st) break
       if (!st.isDirectory()) return undefined
-      if (i === parts.length - 1) return statMeta(enc(lower, cur))
+      if (i === parts.length - 1) return {meta: statMeta(enc(lower, cur)), lower}
     }
   }
   return undefined

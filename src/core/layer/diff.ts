@@ -12,6 +12,7 @@ import * as q from '../store/snapshots.js'
 import {start, type Child} from './proc.js'
 import {BLOCK, entryHeader, TarRewriter, type TarEntry} from './tar.js'
 import {OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX} from './whiteout.js'
+import {onPath, xattrIndex, type XattrIndex} from './xattr.js'
 
 export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const
 export type Compression = (typeof COMPRESSIONS)[number]
@@ -114,17 +115,6 @@ class LayerSink {
   abort(): void {
     this.comp?.kill()
   }
-}
-
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '').split(':').some(d => {
-    try {
-      fs.accessSync(path.join(d || '.', bin), fs.constants.X_OK)
-      return true
-    } catch {
-      return false
-    }
-  })
 }
 
 /** pigz when there is one (parallel), else gzip; `-n` leaves name and time out so equal trees give equal blobs. */
@@ -343,31 +333,6 @@ async function writeTreeDiff(newer: string | null, older: string | null, write: 
   }
   // Merged overlay trees do not show overlayfs' own xattrs; drop any anyway so a native copy of an upper cannot leak them.
   await tarOf(newer, paths, e => ([...e.xattrs.keys()].some(k => k.startsWith('trusted.overlay.')) ? withoutOverlayXattrs(e) : undefined), write)
-}
-
-/** Path (latin1, relative) -> its xattrs, overlayfs' own left out. */
-export type XattrIndex = Map<string, string>
-
-/**
- * Every xattr under root in one getfattr pass (Node cannot read xattrs).
- * Without getfattr (the attr package) only xattr-only changes go unseen: null.
- */
-async function xattrIndex(root: string): Promise<XattrIndex | null> {
-  if (!onPath('getfattr')) return null
-  const child = start('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '.'], {cwd: root, stdout: true})
-  const chunks: Buffer[] = []
-  for await (const c of child.stdout as AsyncIterable<Buffer>) chunks.push(c)
-  await child.done
-  const index: XattrIndex = new Map()
-  // Names come as raw bytes with control characters and backslashes as \ooo.
-  for (const block of Buffer.concat(chunks).toString('latin1').split('\n\n')) {
-    const lines = block.split('\n').filter(Boolean)
-    if (!lines[0]?.startsWith('# file: ')) continue
-    const name = lines[0].slice('# file: '.length).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
-    const attrs = lines.slice(1).filter(l => !l.startsWith('trusted.overlay.')).sort().join('\n')
-    if (attrs) index.set(name === '.' ? '' : name.replace(/^\.\//, ''), attrs)
-  }
-  return index
 }
 
 // ------------------------------------------------------------------ trees of snapshots
