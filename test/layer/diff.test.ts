@@ -189,6 +189,13 @@ describe.skipIf(!root)('diff (needs root)', () => {
         expect(await merged(snap, 'xrt')).toEqual(want)
       })
 
+      it('a view, or a snapshot against itself, has no changes: an empty layer', async () => {
+        await snap.view('v', 'key')
+        expect(entries((await diffBuf(snap, 'v')).blob)).toEqual([])
+        expect(entries((await diffBuf(snap, 'key', 'key')).blob)).toEqual([])
+        expect(entries((await diffBuf(snap, 'v', 'key')).blob)).toEqual([])
+      })
+
       for (const c of ['gzip', 'zstd'] as const) {
         it(`${c}: digest of the blob, diffID of the tar, media type`, async () => {
           const {result, blob} = await diffBuf(snap, 'key', undefined, c)
