@@ -66,7 +66,8 @@ if (cmd === 'ops') {
   const store = new Metastore(args[0])
   await store.write(async () => {
     out({locked: true})
-    await new Promise(() => {})
+    // A pending timer keeps the process alive (a bare pending promise would let it exit).
+    await new Promise(() => setInterval(() => {}, 60_000))
   })
 } else if (cmd === 'block') {
   const [dir, ms] = args

@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import {UnavailableError} from '../errors.js'
+import {errnoText} from './atomic-file.js'
 
 export interface Lock {
   /**
@@ -71,7 +72,7 @@ export async function acquireLock(file: string): Promise<Lock> {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') {
-        throw new UnavailableError(`cannot lock ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {cause: err})
+        throw new UnavailableError(`cannot lock ${file}: ${errnoText(err)}`, {cause: err})
       }
       if (Date.now() - started > LOCK_WAIT_MS) {
         throw new UnavailableError(`${file} is locked by another ctrsnap process (waited ${(LOCK_WAIT_MS / 1000).toFixed(LOCK_WAIT_MS < 10_000 ? 1 : 0)}s; a lock left by a killed process is taken over after ${LOCK_STALE_MS / 1000}s)`)

@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {BindParams, Database, SqlValue} from 'sql.js'
 import {CorruptStoreError, SnapshotError, UnavailableError} from '../errors.js'
-import {writeFileAtomic} from './atomic-file.js'
+import {errnoText, writeFileAtomic} from './atomic-file.js'
 import {acquireLock} from './lock.js'
 import {migrate} from './schema.js'
 import {loadSqlJs} from './sqljs.js'
@@ -63,8 +63,7 @@ export interface WriteTx {
 
 function storeError(action: string, file: string, err: unknown): SnapshotError {
   if (err instanceof SnapshotError) return err
-  const code = (err as NodeJS.ErrnoException).code
-  return new UnavailableError(`cannot ${action} ${file}: ${code ?? (err as Error).message}`, {cause: err})
+  return new UnavailableError(`cannot ${action} ${file}: ${errnoText(err)}`, {cause: err})
 }
 
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')

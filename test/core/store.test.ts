@@ -1,0 +1,278 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import initSqlJs from 'sql.js'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {CorruptStoreError, UnavailableError} from '../../src/core/errors.js'
+import {openSnapshotter} from '../../src/core/open.js'
+import {DB_FILE, Metastore} from '../../src/core/store/metastore.js'
+import {SCHEMA_VERSION} from '../../src/core/store/schema.js'
+import {ctrsnap} from '../helpers/cli.js'
+import {canMount, tempRoot} from '../helpers/root.js'
+
+const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
+
+/** The CLI tests run dist/: a build older than the store's sources would test old code. */
+function assertFreshBuild(): void {
+  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/core/store')
+  const dist = path.resolve(src, '../../../dist/core/store')
+  for (const f of ['lock', 'metastore', 'atomic-file']) {
+    if (fs.statSync(path.join(dist, `${f}.js`)).mtimeMs < fs.statSync(path.join(src, `${f}.ts`)).mtimeMs) throw new Error(`dist is older than src/core/store/${f}.ts: run npm run build`)
+  }
+}
+
+async function userVersion(file: string): Promise<number> {
+  const SQL = await initSqlJs()
+  const db = new SQL.Database(fs.readFileSync(file))
+  try {
+    return Number(db.exec('PRAGMA user_version')[0]!.values[0]![0])
+  } finally {
+    db.close()
+  }
+}
+
+/** Every file and directory under `dir`, relative, sorted. */
+function listing(dir: string): string[] {
+  const out: string[] = []
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), {withFileTypes: true})) {
+      const r = path.join(rel, e.name)
+      out.push(r)
+      if (e.isDirectory()) walk(r)
+    }
+  }
+  walk('')
+  return out.sort()
+}
+
+describe('store format', () => {
+  let root: ReturnType<typeof tempRoot>
+  let dir: string
+  let file: string
+  beforeEach(() => {
+    assertFreshBuild()
+    root = tempRoot()
+    dir = path.join(root.dir, 'overlayfs')
+    file = path.join(dir, DB_FILE)
+  })
+  afterEach(() => root.cleanup())
+
+  it('a read on a missing root creates nothing, through the core and every reading command', async () => {
+    const missing = path.join(root.dir, 'nope')
+    const s = openSnapshotter({root: missing, snapshotter: 'overlayfs'})
+    expect(await s.walk()).toEqual([])
+    await expect(s.stat('x')).rejects.toThrow('snapshot "x" does not exist')
+    const cases: [string[], number][] = [[['ls'], 0], [['tree'], 0], [['usage'], 0], [['cleanup', '--dry-run'], 0], [['info', 'x'], 3], [['usage', 'x'], 3], [['mounts', '/mnt', 'x'], 3]]
+    for (const [args, code] of cases) {
+      const r = await ctrsnap(args, {root: missing})
+      expect(r.exitCode, args.join(' ')).toBe(code)
+      expect(r.stderr, args.join(' ')).toBe(code === 0 ? '' : 'ctrsnap: snapshot "x" does not exist\n')
+    }
+    expect(fs.existsSync(missing)).toBe(false)
+  })
+
+  it('the first write creates the root 0700 with the schema version in PRAGMA user_version', async () => {
+    const fresh = path.join(root.dir, 'a', 'b')
+    const s = openSnapshotter({root: fresh, snapshotter: 'overlayfs'})
+    await s.prepare('k', '')
+    expect(fs.statSync(s.root).mode & 0o777).toBe(0o700)
+    expect(fs.statSync(fresh).mode & 0o777).toBe(0o700)
+    expect(fs.statSync(path.join(s.root, DB_FILE)).mode & 0o777).toBe(0o600)
+    expect(await userVersion(path.join(s.root, DB_FILE))).toBe(SCHEMA_VERSION)
+    expect(SCHEMA_VERSION).toBeGreaterThanOrEqual(1)
+  })
+
+  const garbage: [string, (good: Buffer) => Buffer][] = [
+    ['random bytes', () => Buffer.from(Array.from({length: 8192}, (_, i) => (i * 7919 + 13) & 0xff))],
+    ['a text file', () => Buffer.from('not a database\n')],
+    ['an empty file', () => Buffer.alloc(0)],
+    ['a database cut to its first 100 bytes', good => good.subarray(0, 100)],
+    ['a database cut in half', good => good.subarray(0, good.length / 2)],
+    ['a database missing its last page', good => good.subarray(0, good.length - 4096)],
+  ]
+  for (const [what, make] of garbage) {
+    it(`${what} is a corrupt store: CorruptStoreError in the core, exit 9 with one line through the CLI, and nothing is changed`, async () => {
+      const s = openSnapshotter({root: root.dir, snapshotter: 'overlayfs'})
+      for (let i = 0; i < 40; i++) await s.prepare(`k${i}`, '', {labels: {pad: 'x'.repeat(200)}})
+      const good = fs.readFileSync(file)
+      expect(good.length).toBeGreaterThan(3 * 4096)
+      const bad = make(good)
+      fs.writeFileSync(file, bad)
+      const before = listing(root.dir)
+      await expect(s.walk()).rejects.toBeInstanceOf(CorruptStoreError)
+      await expect(s.prepare('new', '')).rejects.toThrow(/metadata\.db: not a ctrsnap metadata database \(.+\); move it aside/)
+      for (const args of [['ls'], ['prepare', 'new'], ['label', 'k1', 'a=b'], ['rm', 'k1'], ['cleanup']]) {
+        const r = await ctrsnap(args, {root: root.dir, snapshotter: 'overlayfs'})
+        expect(r.exitCode, args.join(' ')).toBe(9)
+        expect(r.stdout).toBe('')
+        expect(r.stderr).toMatch(new RegExp(`^ctrsnap: ${file.replace(/[.]/g, '\\.')}: not a ctrsnap metadata database \\(.+\\); move it aside to start an empty store\\n$`))
+      }
+      expect(fs.readFileSync(file).equals(bad)).toBe(true)
+      expect(listing(root.dir)).toEqual(before)
+    })
+  }
+
+  it('a database from a newer ctrsnap (user_version above the code\'s) says to upgrade: exit 9, unchanged', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'overlayfs'})
+    await s.prepare('k', '')
+    const SQL = await initSqlJs()
+    const db = new SQL.Database(fs.readFileSync(file))
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`)
+    fs.writeFileSync(file, db.export())
+    db.close()
+    const bytes = fs.readFileSync(file)
+    await expect(s.walk()).rejects.toBeInstanceOf(CorruptStoreError)
+    for (const args of [['ls'], ['prepare', 'x']]) {
+      const r = await ctrsnap(args, {root: root.dir, snapshotter: 'overlayfs'})
+      expect(r.exitCode).toBe(9)
+      expect(r.stderr).toBe(`ctrsnap: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this ctrsnap understands (${SCHEMA_VERSION}); upgrade ctrsnap\n`)
+    }
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true)
+  })
+
+  it('a SQLite file that is not ours (tables, no schema version) is a corrupt store', async () => {
+    fs.mkdirSync(dir, {recursive: true})
+    const SQL = await initSqlJs()
+    const db = new SQL.Database()
+    db.exec('CREATE TABLE t (x)')
+    fs.writeFileSync(file, db.export())
+    db.close()
+    const r = await ctrsnap(['ls'], {root: root.dir, snapshotter: 'overlayfs'})
+    expect(r.exitCode).toBe(9)
+    expect(r.stderr).toBe(`ctrsnap: ${file}: not a ctrsnap metadata database (it has tables but no schema version)\n`)
+  })
+})
+
+describe('failed writes', () => {
+  let root: ReturnType<typeof tempRoot>
+  let mnt: string
+  beforeEach(() => {
+    assertFreshBuild()
+    root = tempRoot()
+    mnt = path.join(root.dir, 'mnt')
+    fs.mkdirSync(mnt)
+  })
+  afterEach(async () => {
+    await execa('umount', ['-l', mnt], {reject: false})
+    await execa('umount', ['-l', mnt], {reject: false})
+    root.cleanup()
+  })
+
+  /** A root with some snapshots on a fresh 64 KiB tmpfs; returns its metadata.db bytes. */
+  async function smallRoot(snapshotter: string): Promise<{s: ReturnType<typeof openSnapshotter>; file: string; good: Buffer}> {
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt])
+    const s = openSnapshotter({root: mnt, snapshotter})
+    await s.prepare('a', '', {labels: {x: '1'}})
+    await s.commit('base', 'a')
+    await s.prepare('b', 'base')
+    const file = path.join(s.root, DB_FILE)
+    return {s, file, good: fs.readFileSync(file)}
+  }
+
+  function fill(dir: string): void {
+    const fd = fs.openSync(path.join(dir, 'filler'), 'w')
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096))
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC')
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  for (const snapshotter of ['overlayfs', 'native']) {
+    it.skipIf(!canMount)(`a full filesystem (${snapshotter}): UnavailableError / exit 8, the previous metadata.db intact, no temp file or directory left (needs root)`, async () => {
+      const {s, file, good} = await smallRoot(snapshotter)
+      const before = listing(s.root)
+      fill(mnt)
+      await expect(s.updateLabels('base', {y: '2'})).rejects.toThrow(new UnavailableError(`cannot write ${file}: no space left on device (ENOSPC)`))
+      await expect(s.prepare('c', 'base')).rejects.toBeInstanceOf(UnavailableError)
+      for (const args of [['prepare', 'c', 'base'], ['label', 'base', 'y=2'], ['commit', 'b2', 'b'], ['rm', 'b'], ['view', 'v', 'base']]) {
+        const r = await ctrsnap(args, {root: mnt, snapshotter})
+        expect(r.exitCode, args.join(' ')).toBe(8)
+        expect(r.stderr, args.join(' ')).toMatch(/^ctrsnap: cannot (write|create|lock) .*: no space left on device \(ENOSPC\)\n$/)
+      }
+      expect(fs.readFileSync(file).equals(good)).toBe(true)
+      expect(listing(s.root)).toEqual(before)
+      // Space again: everything works and nothing was half-done.
+      fs.rmSync(path.join(mnt, 'filler'))
+      await s.prepare('c', 'base')
+      expect((await s.walk()).map(i => i.name)).toEqual(['b', 'base', 'c'])
+    })
+  }
+
+  it.skipIf(!canMount)('a read-only filesystem: reads work, writes fail with UnavailableError / exit 8 and change nothing (needs root)', async () => {
+    const {s, file, good} = await smallRoot('overlayfs')
+    const before = listing(s.root)
+    await execa('mount', ['-o', 'remount,ro', mnt])
+    await expect(s.prepare('c', 'base')).rejects.toThrow(new UnavailableError(`cannot lock ${file}: read-only file system (EROFS)`))
+    const r = await ctrsnap(['label', 'base', 'y=2'], {root: mnt, snapshotter: 'overlayfs'})
+    expect(r).toMatchObject({exitCode: 8, stderr: `ctrsnap: cannot lock ${file}: read-only file system (EROFS)\n`})
+    expect((await ctrsnap(['ls'], {root: mnt, snapshotter: 'overlayfs'})).exitCode).toBe(0)
+    expect((await s.walk()).map(i => i.name)).toEqual(['b', 'base'])
+    expect(fs.readFileSync(file).equals(good)).toBe(true)
+    expect(listing(s.root)).toEqual(before)
+  })
+})
+
+describe('the lock', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => {
+    assertFreshBuild()
+    root = tempRoot()
+  })
+  afterEach(() => root.cleanup())
+
+  /** A process holding the root's lock (wrapped: an execa process is a thenable an async function would wait for). */
+  async function holder(dir: string) {
+    const p = execa('node', [WORKER, 'hold', dir], {reject: false})
+    await new Promise<void>((resolve, reject) => {
+      p.stdout!.once('data', () => resolve())
+      p.once('exit', () => reject(new Error('holder exited')))
+    })
+    return {p}
+  }
+
+  it('held past CTRSNAP_LOCK_TIMEOUT_MS: UnavailableError, exit 8, one clear line, nothing written', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const file = path.join(s.root, DB_FILE)
+    const good = fs.readFileSync(file)
+    const {p: h} = await holder(s.root)
+    try {
+      const t0 = Date.now()
+      const r = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env: {CTRSNAP_LOCK_TIMEOUT_MS: '1500'}})
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500)
+      expect(r).toEqual({
+        stdout: '',
+        stderr: `ctrsnap: ${file} is locked by another ctrsnap process (waited 1.5s; a lock left by a killed process is taken over after 10s)\n`,
+        exitCode: 8,
+      })
+      // Readers take no lock.
+      expect((await ctrsnap(['ls'], {root: root.dir, snapshotter: 'native'})).exitCode).toBe(0)
+    } finally {
+      h.kill('SIGTERM')
+      await h
+    }
+    expect(fs.readFileSync(file).equals(good)).toBe(true)
+    expect(fs.readdirSync(path.join(s.root, 'snapshots'))).toEqual(['1'])
+  })
+
+  it('a lock left by a SIGKILLed process is taken over once stale (10 s), not before', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const {p: h} = await holder(s.root)
+    h.kill('SIGKILL')
+    await h
+    expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(true)
+    const t0 = Date.now()
+    const r = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native'})
+    const waited = Date.now() - t0
+    expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect(waited).toBeGreaterThanOrEqual(8_000)
+    expect(waited).toBeLessThan(25_000)
+    expect((await s.walk()).map(i => i.name)).toEqual(['a', 'b'])
+    expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(false)
+  }, 40_000)
+})
