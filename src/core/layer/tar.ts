@@ -73,20 +73,15 @@ function num(b: Buffer, off: number, len: number, field: string): number {
 
 function checksumOk(h: Buffer): boolean {
   const stored = num(h, 148, 8, 'checksum')
-  // The checksum field counts as spaces; some writers sum signed bytes.
-  let u = 0
+  // The checksum field counts as spaces.
+  let u = 8 * 32
+  for (let i = 0; i < 148; i++) u += h[i]!
+  for (let i = 156; i < BLOCK; i++) u += h[i]!
+  if (stored === u) return true
+  // Some old writers summed signed bytes.
   let high = 0
-  for (let i = 0; i < BLOCK; i++) {
-    const c = h[i]!
-    u += c
-    if (c > 127) high++
-  }
-  for (let i = 148; i < 156; i++) {
-    const c = h[i]!
-    u += 32 - c
-    if (c > 127) high--
-  }
-  return stored === u || stored === u - 256 * high
+  for (let i = 0; i < BLOCK; i++) if (h[i]! > 127 && (i < 148 || i >= 156)) high++
+  return stored === u - 256 * high
 }
 
 function parseTime(v: string): TarTime {
