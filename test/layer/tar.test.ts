@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {TarRewriter, TarScanner, entryHeader, type TarEntry} from '../../src/core/layer/tar.js'
+import {TarRewriter, TarScanner, entryHeader, ustarHeader, type TarEntry} from '../../src/core/layer/tar.js'
 import {buildTar, dir, file, gnuLong, hardlink, symlink} from '../helpers/tar.js'
 
 // The scanner must read the same entries however the stream is cut.
@@ -24,6 +24,20 @@ function scan(buf: Buffer, chunk: number): {entries: TarEntry[]; consumed: numbe
 }
 
 describe('TarScanner / TarRewriter', () => {
+  it('accepts unsigned and signed checksums, refuses anything else', () => {
+    const h = ustarHeader({name: 'caf\xe9', flag: '0'})
+    const names = (b: Buffer) => scan(Buffer.concat([b, Buffer.alloc(1024)]), 512).entries.map(e => e.name)
+    expect(names(h)).toEqual(['caf\xe9'])
+    let sum = 0
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]! > 127 ? h[i]! - 256 : h[i]!
+    const signed = Buffer.from(h)
+    signed.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1')
+    expect(names(signed)).toEqual(['caf\xe9'])
+    const wrong = Buffer.from(h)
+    wrong.write((sum + 1).toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1')
+    expect(() => names(wrong)).toThrow(/bad header checksum/)
+  })
+
   it('reads the same entries for every chunking, and stops at the first zero block', () => {
     const buf = sample()
     const want = scan(buf, buf.length)
