@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
-import {FailedPreconditionError, InvalidArgumentError} from '../core/errors.js'
+import {FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../core/errors.js'
 import {COMPRESSIONS, diffSnapshot, type Compression, type DiffResult} from '../core/layer/diff.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
@@ -31,9 +31,18 @@ export default class Diff extends BaseCommand<typeof Diff> {
     if (output === undefined && this.jsonEnabled()) throw new InvalidArgumentError('--json prints to stdout, which carries the layer: use it with -o FILE')
     if (output === undefined && process.stdout.isTTY) throw new FailedPreconditionError('refusing to write a layer tar to a terminal: use -o FILE or redirect stdout')
     const s = this.snapshotter()
-    const result = output === undefined ? await diffSnapshot(s, this.args.key, this.args.parent, process.stdout, {compression}) : await toFile(output, out => diffSnapshot(s, this.args.key, this.args.parent, out, {compression}))
+    const result = output === undefined ? await toStdout(() => diffSnapshot(s, this.args.key, this.args.parent, process.stdout, {compression})) : await toFile(output, out => diffSnapshot(s, this.args.key, this.args.parent, out, {compression}))
     if (this.jsonEnabled()) return this.json(result)
     process.stderr.write(`digest: ${result.digest}\ndiffID: ${result.diffId}\n`)
+  }
+}
+
+async function toStdout(write: () => Promise<DiffResult>): Promise<DiffResult> {
+  try {
+    return await write()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') throw new UnavailableError('stdout was closed before the whole layer was written')
+    throw err
   }
 }
 
