@@ -1,0 +1,134 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {BIN, ctrsnap} from '../helpers/cli.js'
+import {tempRoot} from '../helpers/root.js'
+
+const hasZsh = (await execa('zsh', ['--version'], {reject: false})).exitCode === 0
+
+let root: ReturnType<typeof tempRoot>
+let other: ReturnType<typeof tempRoot>
+let bashFile: string
+let zshFile: string
+
+beforeAll(async () => {
+  root = tempRoot()
+  other = tempRoot()
+  const steps = [['prepare', 'a'], ['commit', 'base', 'a'], ['prepare', 'work', 'base'], ['prepare', 'wide open', 'base'], ['view', 'look', 'base']]
+  for (const args of steps) expect((await ctrsnap(args, {root: root.dir})).exitCode, args.join(' ')).toBe(0)
+  // A second root and the native snapshotter, to see that the line's --root/--snapshotter are used.
+  expect((await ctrsnap(['prepare', 'elsewhere'], {root: other.dir, snapshotter: 'native'})).exitCode).toBe(0)
+  fs.mkdirSync(path.join(root.dir, 'mnt-dir'))
+  for (const shell of ['bash', 'zsh']) {
+    const r = await ctrsnap(['completion', shell])
+    expect(r.exitCode).toBe(0)
+    expect(r.stderr).toBe('')
+    fs.writeFileSync(path.join(root.dir, `completion.${shell}`), r.stdout)
+  }
+  bashFile = path.join(root.dir, 'completion.bash')
+  zshFile = path.join(root.dir, 'completion.zsh')
+})
+afterAll(() => {
+  root.cleanup()
+  other.cleanup()
+})
+
+/** Source the script in bash, set COMP_WORDS/COMP_CWORD (the cursor on the last word) and return COMPREPLY. */
+async function bashComplete(words: string[], env: Record<string, string> = {}): Promise<string[]> {
+  const quoted = words.map(w => `'${w.replace(/'/g, `'\\''`)}'`).join(' ')
+  const prog = `source ${bashFile}; COMP_WORDS=(${BIN} ${quoted}); COMP_CWORD=${words.length}; _ctrsnap; printf '%s\\n' "\${COMPREPLY[@]}"`
+  const r = await execa('bash', ['--norc', '--noprofile', '-c', prog], {cwd: root.dir, env: {CTRSNAP_ROOT: root.dir, ...env}})
+  expect(r.stderr).toBe('')
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+describe('bash completion', () => {
+  it('is valid bash and registers itself for ctrsnap', async () => {
+    expect((await execa('bash', ['-n', bashFile])).exitCode).toBe(0)
+    expect(fs.readFileSync(bashFile, 'utf8')).toMatch(/^complete -F _ctrsnap ctrsnap$/m)
+  })
+
+  it('completes commands and aliases', async () => {
+    const all = await bashComplete([''])
+    for (const c of ['cleanup', 'commit', 'completion', 'info', 'label', 'ls', 'list', 'mounts', 'prepare', 'rm', 'tree', 'unmount', 'umount', 'usage', 'view']) expect(all).toContain(c)
+    expect(await bashComplete(['pr'])).toEqual(['prepare'])
+    expect((await bashComplete(['u'])).sort()).toEqual(['umount', 'unmount', 'unpack', 'usage'])
+  })
+
+  it('completes the flags of the command', async () => {
+    expect((await bashComplete(['ls', '--'])).sort()).toEqual(['--filter', '--json', '--quiet', '--root', '--snapshotter'])
+    expect(await bashComplete(['tree', '--f'])).toEqual(['--format'])
+    expect((await bashComplete(['rm', '-'])).sort()).toEqual(['--recursive', '--root', '--snapshotter', '-r'])
+  })
+
+  it('completes flag values: options, also after = split off by COMP_WORDBREAKS', async () => {
+    expect(await bashComplete(['tree', '--format', ''])).toEqual(['text', 'dot'])
+    expect(await bashComplete(['tree', '--format', '=', 'd'])).toEqual(['dot'])
+    expect(await bashComplete(['ls', '--snapshotter', 'n'])).toEqual(['native'])
+    expect(await bashComplete(['ls', '--filter', 'kind'])).toEqual(['kind==active', 'kind==view', 'kind==committed'])
+    expect(await bashComplete(['info', '--root', 'mnt'])).toEqual(['mnt-dir'])
+  })
+
+  it('completes snapshot keys, of the kind the argument takes', async () => {
+    expect(await bashComplete(['rm', ''])).toEqual(['base', 'look', 'wide\\ open', 'work'])
+    expect(await bashComplete(['rm', 'base', 'w'])).toEqual(['wide\\ open', 'work'])
+    expect(await bashComplete(['info', 'l'])).toEqual(['look'])
+    expect(await bashComplete(['prepare', 'new', ''])).toEqual(['base']) // a parent: committed only
+    expect(await bashComplete(['prepare', ''])).toEqual([]) // a new key
+    expect(await bashComplete(['commit', 'name', ''])).toEqual(['wide\\ open', 'work']) // active only
+    expect(await bashComplete(['mounts', '/mnt', ''])).toEqual(['look', 'wide\\ open', 'work']) // active or view
+    expect(await bashComplete(['label', 'base', ''])).toEqual([]) // K=V pairs
+  })
+
+  it('asks the --root and --snapshotter on the line, in either form', async () => {
+    expect(await bashComplete(['rm', '--root', other.dir, '--snapshotter', 'native', ''])).toEqual(['elsewhere'])
+    expect(await bashComplete(['rm', `--root=${other.dir}`, '--snapshotter=native', ''])).toEqual(['elsewhere'])
+    expect(await bashComplete(['rm', '--root', '=', other.dir, '--snapshotter', '=', 'native', ''])).toEqual(['elsewhere'])
+    expect(await bashComplete(['rm', '--root', other.dir, ''])).toEqual([]) // overlayfs there is empty
+    expect(await bashComplete(['rm', ''], {CTRSNAP_ROOT: other.dir, CTRSNAP_SNAPSHOTTER: 'native'})).toEqual(['elsewhere'])
+  })
+
+  it('completes the shells of completion itself', async () => {
+    expect(await bashComplete(['completion', ''])).toEqual(['bash', 'zsh'])
+  })
+})
+
+/**
+ * zsh's completion system needs an interactive shell; instead, the script's
+ * function runs with compadd, _describe, _files, compset and compdef replaced
+ * by stubs that print the candidates they are given.
+ */
+async function zshComplete(words: string[]): Promise<string[]> {
+  const quoted = words.map(w => `'${w.replace(/'/g, `'\\''`)}'`).join(' ')
+  const prog = [
+    'compdef() { :; }',
+    'compset() { :; }',
+    `compadd() { local -a w; while (( $# )); do case $1 in --) shift; w+=("$@"); break;; -[SPXJd]) shift 2;; -*) shift;; *) w+=("$1"); shift;; esac; done; printf '%s\\n' "\${w[@]}"; }`,
+    `_describe() { local -a d=("\${(@P)\${@[-1]}}"); printf '%s\\n' "\${d[@]%%:*}"; }`,
+    `_files() { print -r -- "<files $*>"; }`,
+    `source ${zshFile}`,
+    `words=(${BIN} ${quoted}); CURRENT=${words.length + 1}; _ctrsnap`,
+  ].join('\n')
+  const r = await execa('zsh', ['-f', '-c', prog], {env: {CTRSNAP_ROOT: root.dir}})
+  expect(r.stderr).toBe('')
+  return r.stdout.split('\n').filter(Boolean)
+}
+
+describe('zsh completion', () => {
+  it.skipIf(!hasZsh)('is valid zsh (zsh -n) and registers itself (needs zsh)', async () => {
+    expect((await execa('zsh', ['-n', zshFile])).exitCode).toBe(0)
+    expect(fs.readFileSync(zshFile, 'utf8')).toMatch(/^#compdef ctrsnap$/m)
+  })
+
+  it.skipIf(!hasZsh)('offers commands, flags, values and keys (needs zsh)', async () => {
+    expect(await zshComplete([''])).toContain('prepare')
+    expect(await zshComplete(['ls', '-'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
+    expect(await zshComplete(['tree', '--format', ''])).toEqual(['text', 'dot'])
+    expect(await zshComplete(['tree', '--format=d'])).toEqual(['text', 'dot']) // zsh's compadd does the prefix matching
+    expect(await zshComplete(['rm', ''])).toEqual(['base', 'look', 'wide open', 'work'])
+    expect(await zshComplete(['view', 'new', ''])).toEqual(['base'])
+    expect(await zshComplete(['rm', '--root', other.dir, '--snapshotter', 'native', ''])).toEqual(['elsewhere'])
+    expect(await zshComplete(['unmount', ''])).toEqual(['<files -/>'])
+  })
+})
