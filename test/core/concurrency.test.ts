@@ -71,10 +71,10 @@ describe('the lock against a writer that stalls', () => {
   afterEach(() => root.cleanup())
 
   it('a writer whose event loop is blocked past the stale time writes nothing, and the writer that took the lock over loses nothing', async () => {
-    const env = {CTRSNAP_LOCK_STALE_MS: '5000'}
+    const env = {CTRSNAP_LOCK_STALE_MS: '6000'}
     const dir = path.join(root.dir, 'native')
     await new Metastore(dir).write(() => {}) // the schema exists before the race
-    const blocker = execa('node', [WORKER, 'block', dir, '8000'], {env, reject: false})
+    const blocker = execa('node', [WORKER, 'block', dir, '9000'], {env, reject: false})
     // Wait until it holds the lock, then ask for it: we get it once it is stale.
     await new Promise<void>(resolve => blocker.stdout!.once('data', () => resolve()))
     const other = await worker(['ops', root.dir, 'native', 'x', '2'], env)
@@ -89,7 +89,7 @@ describe('the lock against a writer that stalls', () => {
   }, 60_000)
 
   it('a slow native copy keeps the lock: another writer waits for it instead of taking it over', async () => {
-    const env = {CTRSNAP_LOCK_STALE_MS: '5000'}
+    const env = {CTRSNAP_LOCK_STALE_MS: '6000'}
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('base-a', '')
     fs.writeFileSync(path.join((await s.layerPaths('base-a')).own!, 'f'), 'x')

@@ -26,6 +26,7 @@ export const LOCK_WAIT_MS = envMs('CTRSNAP_LOCK_TIMEOUT_MS', 60_000)
 export const LOCK_STALE_MS = Math.max(envMs('CTRSNAP_LOCK_STALE_MS', 10_000), 5_000)
 // proper-lockfile refreshes no more often than once a second.
 const REFRESH_MS = Math.max(LOCK_STALE_MS / 5, 1_000)
+const WRITE_MARGIN_MS = Math.min(2_000, LOCK_STALE_MS / 4)
 
 /**
  * A cross-process lock on one snapshotter root: an atomic mkdir of
@@ -60,9 +61,11 @@ export async function acquireLock(file: string): Promise<Lock> {
             throw new UnavailableError(`lost the lock on ${file}: ${lockDir} was removed; nothing was written`)
           }
           if (identity(st) !== mine) throw new UnavailableError(`lost the lock on ${file}: another process took it over as stale; nothing was written`)
-          // Half the stale window left: time enough to write before anyone may judge it stale.
+          // Leave a margin of the stale window for the write itself, before anyone may
+          // judge the lock stale. Not more: on a loaded machine a healthy holder's
+          // refresh can lag seconds behind, and that is no reason to fail.
           const age = Date.now() - Number(st.mtimeMs)
-          if (age > LOCK_STALE_MS / 2) {
+          if (age > LOCK_STALE_MS - WRITE_MARGIN_MS) {
             throw new UnavailableError(`lost the lock on ${file}: not refreshed for ${(age / 1000).toFixed(1)}s (the process was blocked), so another process may take it over; nothing was written`)
           }
         },

@@ -1,0 +1,215 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {tempRoot} from '../helpers/root.js'
+
+import {openSnapshotter} from '../../src/core/open.js'
+type Snapshotter = ReturnType<typeof openSnapshotter>
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const WORKER = path.resolve(HERE, '../helpers/worker-store.mjs')
+const BIN = path.resolve(HERE, '../../bin/run.js')
+
+beforeAll(() => {
+  // The killed processes run dist/: it must be built from these sources.
+  for (const f of ['core/store/lock', 'core/store/metastore', 'core/store/atomic-file', 'core/local', 'core/drivers/native', 'core/drivers/overlay']) {
+    const src = path.resolve(HERE, `../../src/${f}.ts`)
+    const dist = path.resolve(HERE, `../../dist/${f}.js`)
+    if (fs.statSync(dist).mtimeMs < fs.statSync(src).mtimeMs) throw new Error(`dist is older than src/${f}.ts: run npm run build`)
+  }
+})
+
+/** Run OP in a child that SIGKILLs itself at STEP; fails unless it died there. */
+async function crash(root: string, snapshotter: string, step: string, op: string[]): Promise<void> {
+  const r = await execa('node', [WORKER, 'crash', root, snapshotter, step, ...op], {reject: false})
+  expect(r.signal, `${step} ${op.join(' ')}: ${r.stdout}${r.stderr}`).toBe('SIGKILL')
+}
+
+/** What is left under the snapshotter root besides records with their directories, each classified. */
+function leftovers(s: Snapshotter, ids: Set<number>): string[] {
+  const out: string[] = []
+  for (const name of fs.readdirSync(s.root).sort()) {
+    if (name === 'metadata.db' || name === 'snapshots') continue
+    if (name === 'metadata.db.lock') out.push('lock')
+    else if (name.startsWith('.metadata.db.tmp-')) out.push('db-temp')
+    else out.push(`unexpected ${name}`)
+  }
+  const snaps = path.join(s.root, 'snapshots')
+  for (const name of fs.existsSync(snaps) ? fs.readdirSync(snaps).sort() : []) {
+    if (/^\d+$/.test(name)) {
+      if (!ids.has(Number(name))) out.push('orphan')
+    } else if (name.startsWith('new-')) out.push('new')
+    else if (name.startsWith('rm-')) out.push('rm')
+    else out.push(`unexpected snapshots/${name}`)
+  }
+  return out.sort()
+}
+
+/**
+ * The invariants a kill must keep: the store opens and passes integrity_check,
+ * every record's directory is there and complete, parents are committed
+ * records. Returns the ids with a record.
+ */
+async function assertConsistent(s: Snapshotter): Promise<Set<number>> {
+  const db = await s.store.read()
+  expect(db.values('PRAGMA integrity_check')).toEqual([['ok']])
+  expect(db.values('PRAGMA foreign_key_check')).toEqual([])
+  const rows = db.values('SELECT s.id, s.kind, p.kind FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id')
+  for (const [id, kind, parentKind] of rows) {
+    if (parentKind !== null) expect(parentKind).toBe('Committed')
+    const dir = path.join(s.root, 'snapshots', String(id))
+    if (s.name === 'overlayfs') {
+      expect(fs.statSync(path.join(dir, 'fs')).isDirectory()).toBe(true)
+      if (kind === 'Active') expect(fs.statSync(path.join(dir, 'work')).isDirectory()).toBe(true)
+    } else if (kind !== 'View') {
+      expect(fs.statSync(dir).isDirectory()).toBe(true)
+    }
+  }
+  return new Set(rows.map(r => r[0] as number))
+}
+
+const names = async (s: Snapshotter) => (await s.walk()).map(i => `${i.name}:${i.kind}:${i.parent}`)
+
+/** Cleanup takes every leftover, and leaves exactly the directories with records. */
+async function assertCleanupReclaims(s: Snapshotter): Promise<void> {
+  await s.cleanup()
+  const ids = await assertConsistent(s)
+  expect(leftovers(s, ids)).toEqual([])
+}
+
+const base = ['base:Committed:', 'work:Active:base']
+
+for (const snapshotter of ['overlayfs', 'native'] as const) {
+  describe.concurrent(`SIGKILL during ${snapshotter} writes`, () => {
+    /**
+     * Run a test on a root with base (committed, one file), work (active child
+     * of base) and gone (active, one file). Tests here run concurrently (most of
+     * their time is waiting for a dead writer's lock to go stale): each removes its own root.
+     */
+    const withRoot = (fn: (r: {dir: string; s: Snapshotter}) => Promise<void>) => async () => {
+      const r = tempRoot()
+      try {
+        await fn(await setup(r.dir))
+      } finally {
+        r.cleanup()
+      }
+    }
+
+    async function setup(dir: string): Promise<{dir: string; s: Snapshotter}> {
+      const s = openSnapshotter({root: dir, snapshotter})
+      await s.prepare('base-a', '')
+      fs.writeFileSync(path.join((await s.layerPaths('base-a')).own!, 'hello'), 'world')
+      await s.commit('base', 'base-a', {labels: {l: 'base'}})
+      await s.prepare('work', 'base')
+      await s.prepare('gone', '')
+      fs.writeFileSync(path.join((await s.layerPaths('gone')).own!, 'f'), 'x')
+      return {dir, s}
+    }
+
+    // prepare: the directory is built aside and renamed into place before the record is persisted.
+    const prepareCases: [string, boolean, string[]][] = [
+      ['temp-created', false, ['lock', 'new']],
+      ['before-dir-rename', false, ['lock', 'new']],
+      ['after-dir-rename', false, ['lock', 'orphan']],
+      ['db-half-written', false, ['db-temp', 'lock', 'orphan']],
+      ['db-before-rename', false, ['db-temp', 'lock', 'orphan']],
+      ['db-after-rename', true, ['lock']],
+    ]
+    for (const [step, exists, left] of prepareCases) {
+      it(`prepare killed at ${step}: the key is ${exists ? 'complete' : 'absent'}, leftovers are ${left.join(', ')}; prepare again works`, withRoot(async ({dir, s}) => {
+        await crash(dir, snapshotter, step, ['prepare', 'p', 'base'])
+        const ids = await assertConsistent(s)
+        expect(leftovers(s, ids)).toEqual(left)
+        expect(await names(s)).toEqual(exists ? ['base:Committed:', 'gone:Active:', 'p:Active:base', 'work:Active:base'] : ['base:Committed:', 'gone:Active:', 'work:Active:base'])
+        if (exists && snapshotter === 'native') expect(fs.readFileSync(path.join((await s.layerPaths('p')).own!, 'hello'), 'utf8')).toBe('world')
+        // The same key (unless it exists) and another key, after the dead writer's lock goes stale.
+        if (!exists) await s.prepare('p', 'base')
+        await s.prepare('q', 'base')
+        expect(await names(s)).toEqual(['base:Committed:', 'gone:Active:', 'p:Active:base', 'q:Active:base', 'work:Active:base'])
+        await assertConsistent(s)
+        await assertCleanupReclaims(s)
+      }), 60_000)
+    }
+
+    // rm: the record goes first, then the directory (moved aside to rm-<id>, then deleted).
+    const rmCases: [string, boolean, string[]][] = [
+      ['db-half-written', true, ['db-temp', 'lock']],
+      ['db-before-rename', true, ['db-temp', 'lock']],
+      ['db-after-rename', false, ['lock', 'orphan']],
+      ['after-rm-rename', false, ['lock', 'rm']],
+    ]
+    for (const [step, exists, left] of rmCases) {
+      it(`rm killed at ${step}: the key is ${exists ? 'still complete' : 'gone'}, leftovers are ${left.join(', ')}; rm and prepare again work`, withRoot(async ({dir, s}) => {
+        await crash(dir, snapshotter, step, ['rm', 'gone'])
+        const ids = await assertConsistent(s)
+        expect(leftovers(s, ids)).toEqual(left)
+        expect(await names(s)).toEqual(exists ? ['base:Committed:', 'gone:Active:', 'work:Active:base'] : base)
+        if (exists) {
+          expect(fs.readFileSync(path.join((await s.layerPaths('gone')).own!, 'f'), 'utf8')).toBe('x')
+          await s.remove('gone')
+        }
+        await s.prepare('gone', 'base')
+        expect(await names(s)).toEqual(['base:Committed:', 'gone:Active:base', 'work:Active:base'])
+        await assertCleanupReclaims(s)
+      }), 60_000)
+    }
+
+    // commit: metadata only; the directory keeps its id.
+    const commitCases: [string, boolean, string[]][] = [
+      ['db-half-written', false, ['db-temp', 'lock']],
+      ['db-before-rename', false, ['db-temp', 'lock']],
+      ['db-after-rename', true, ['lock']],
+    ]
+    for (const [step, committed, left] of commitCases) {
+      it(`commit killed at ${step}: ${committed ? 'committed' : 'still active'}, leftovers are ${left.join(', ')}; commit and prepare on it work`, withRoot(async ({dir, s}) => {
+        await crash(dir, snapshotter, step, ['commit', 'done', 'work'])
+        const ids = await assertConsistent(s)
+        expect(leftovers(s, ids)).toEqual(left)
+        expect(await names(s)).toEqual(committed ? ['base:Committed:', 'done:Committed:base', 'gone:Active:'] : ['base:Committed:', 'gone:Active:', 'work:Active:base'])
+        if (!committed) await s.commit('done', 'work')
+        await s.prepare('next', 'done')
+        expect(await names(s)).toEqual(['base:Committed:', 'done:Committed:base', 'gone:Active:', 'next:Active:done'])
+        await assertCleanupReclaims(s)
+      }), 60_000)
+    }
+  })
+}
+
+describe('SIGKILL in the middle of a real native copy', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => { root = tempRoot() })
+  afterEach(() => root.cleanup())
+
+  it('ctrsnap prepare and its cp killed mid-copy leave only a new-* directory; prepare again copies everything', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('big-a', '')
+    const own = (await s.layerPaths('big-a')).own!
+    const chunk = Buffer.alloc(256 * 1024, 7)
+    for (let i = 0; i < 800; i++) fs.writeFileSync(path.join(own, `f${i}`), chunk) // 200 MiB
+    await s.commit('big', 'big-a')
+    const snaps = path.join(s.root, 'snapshots')
+    // Its own process group, so the kill takes cp with it, as a kill of the session would.
+    const p = execa('node', [BIN, 'prepare', 'copy', 'big'], {env: {CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: 'native'}, detached: true, reject: false})
+    let copied = 0
+    for (let i = 0; i < 1000 && copied < 20; i++) {
+      await new Promise(r => setTimeout(r, 10))
+      const tmp = fs.readdirSync(snaps).find(n => n.startsWith('new-'))
+      copied = tmp ? fs.readdirSync(path.join(snaps, tmp)).length : 0
+    }
+    process.kill(-p.pid!, 'SIGKILL')
+    const r = await p
+    expect(r.signal).toBe('SIGKILL')
+    expect(copied).toBeGreaterThanOrEqual(20)
+    const ids = await assertConsistent(s)
+    expect(leftovers(s, ids)).toEqual(['lock', 'new'])
+    const tmp = fs.readdirSync(snaps).find(n => n.startsWith('new-'))!
+    const partial = fs.readdirSync(path.join(snaps, tmp)).length
+    expect(partial).toBeLessThan(800) // really killed mid-way
+    expect(await names(s)).toEqual(['big:Committed:'])
+    await s.prepare('copy', 'big')
+    expect(fs.readdirSync((await s.layerPaths('copy')).own!)).toHaveLength(800)
+    await assertCleanupReclaims(s)
+  }, 120_000)
+})
