@@ -91,6 +91,8 @@ function arg(s) {
   return /\s/.test(e) ? `"${e}"` : e
 }
 
+/** A command's usage line; oclif's `<%= command.id %>` template (right for aliases too) as the command's name. */
+const usageOf = c => (c.usage || c.id).replace(/<%= command\.id %>/g, c.id)
 const example = e => (typeof e === 'string' ? {command: e} : e)
 const fill = s => s.replace(/<%= config\.bin %>/g, BIN)
 /** A summary as a NAME line: no final period, lower-case start unless it is an acronym. */
@@ -209,7 +211,7 @@ function paragraphs(text) {
 export function commandPage(c, facts) {
   const lines = [...header(`${BIN}-${c.id}`, facts, 'ctrsnap Manual')]
   lines.push('.SH NAME', `${BIN}\\-${esc(c.id)} \\- ${prose(sentence(c.summary))}`)
-  lines.push('.SH SYNOPSIS', `.B ${BIN}`, synopsis(c.usage || c.id))
+  lines.push('.SH SYNOPSIS', `.B ${BIN}`, synopsis(usageOf(c)))
   lines.push('.SH DESCRIPTION', ...paragraphs([c.summary, c.description].filter(Boolean).join('\n\n')))
   const args = Object.values(c.args)
   if (args.length > 0) {
@@ -237,6 +239,20 @@ export function commandPage(c, facts) {
   lines.push(...exitStatus(facts))
   lines.push(...seeAlso([[BIN, 1], ...related(c, facts).map(id => [`${BIN}\\-${id}`, 1])]))
   return render(lines)
+}
+
+/** The environment variables ctrsnap reads, for the man page and the README. Text uses `code`. */
+export function environment(facts) {
+  const fromFlags = globalFlags(facts.commands)
+    .filter(g => g.flag.env && !g.users)
+    .map(({flag}) => ({name: flag.env, text: `Default for \`--${flag.name}\` (default \`${flag.default}\`).`}))
+  const unavailable = facts.exitCodes.find(e => e.kind === 'unavailable').code
+  return [
+    ...fromFlags,
+    {name: 'DEBUG', text: 'When set to a non-empty value, errors also print their stack trace on standard error.'},
+    {name: 'CTRSNAP_LOCK_TIMEOUT_MS', text: `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${unavailable} (default \`${facts.lockWaitMs}\`).`},
+    {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`).`},
+  ]
 }
 
 export function indexPage(facts) {
@@ -269,22 +285,8 @@ export function indexPage(facts) {
     lines.push('.TP', flagLabel(flag), flagText(flag) + (users ? ` Accepted by ${users.map(u => `\\fB${esc(u)}\\fR`).join(', ')}.` : ''))
   }
   lines.push('.TP', '\\fB\\-h\\fR, \\fB\\-\\-help\\fR', 'Print help and exit.')
-  const envFlags = globalFlags(commands).filter(g => g.flag.env && !g.users)
   lines.push('.SH ENVIRONMENT')
-  for (const {flag} of envFlags) {
-    lines.push('.TP', `.B ${esc(flag.env)}`, `Default for \\fB\\-\\-${esc(flag.name)}\\fR (default \\fB${esc(String(flag.default))}\\fR).`)
-  }
-  lines.push(
-    '.TP',
-    '.B DEBUG',
-    'When set to a non\\-empty value, errors also print their stack trace on standard error.',
-    '.TP',
-    '.B CTRSNAP_LOCK_TIMEOUT_MS',
-    `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${facts.exitCodes.find(e => e.kind === 'unavailable').code} (default \\fB${facts.lockWaitMs}\\fR).`,
-    '.TP',
-    '.B CTRSNAP_LOCK_STALE_MS',
-    `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \\fB${facts.lockStaleMs}\\fR).`,
-  )
+  for (const e of environment(facts)) lines.push('.TP', `.B ${esc(e.name)}`, prose(e.text))
   lines.push(...exitStatus(facts))
   lines.push('.SH FILES', `Everything lives under \\fIROOT\\fB/\\fISNAPSHOTTER\\fR, where \\fIROOT\\fR is \\fB\\-\\-root\\fR (default \\fI${esc(facts.defaultRoot)}\\fR) and \\fISNAPSHOTTER\\fR is one of ${facts.snapshotters.map(s => `\\fB${esc(s)}\\fR`).join(', ')}.`)
   lines.push(
@@ -321,7 +323,7 @@ export function readmeSections(facts) {
   const commands = [
     '| command | aliases | what it does |',
     '|---|---|---|',
-    ...facts.commands.map(c => `| \`${BIN} ${mdCell(c.usage || c.id)}\` | ${c.aliases.map(a => `\`${a}\``).join(' ') || ''} | ${mdCell(c.summary)} |`),
+    ...facts.commands.map(c => `| \`${BIN} ${mdCell(usageOf(c))}\` | ${c.aliases.map(a => `\`${a}\``).join(' ') || ''} | ${mdCell(c.summary)} |`),
   ]
   const exit = [
     '| code | kind | meaning |',
@@ -329,7 +331,8 @@ export function readmeSections(facts) {
     '| 0 | | success |',
     ...facts.exitCodes.map(e => `| ${e.code} | \`${e.kind}\` | ${mdCell(e.meaning)} |`),
   ]
-  return {commands: commands.join('\n'), 'exit-codes': exit.join('\n')}
+  const env = ['| variable | effect |', '|---|---|', ...environment(facts).map(e => `| \`${e.name}\` | ${mdCell(e.text)} |`)]
+  return {commands: commands.join('\n'), 'exit-codes': exit.join('\n'), environment: env.join('\n')}
 }
 
 /** README text with each `<!-- NAME:start -->...<!-- NAME:end -->` section replaced. */

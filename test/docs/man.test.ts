@@ -46,6 +46,16 @@ describe('man pages', () => {
     }
   })
 
+  it('ENVIRONMENT names every CTRSNAP_* variable the code reads, and DEBUG', () => {
+    const walk = (d: string): string[] => fs.readdirSync(d, {withFileTypes: true}).flatMap(e => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]))
+    const used = new Set(walk(path.join(ROOT, 'src')).filter(f => f.endsWith('.ts')).flatMap(f => [...fs.readFileSync(f, 'utf8').matchAll(/\bCTRSNAP_[A-Z_]+\b/g)].map(m => m[0])))
+    expect(used.size).toBeGreaterThan(0)
+    const text = fs.readFileSync(path.join(MAN, 'ctrsnap.1'), 'utf8')
+    const env = text.slice(text.indexOf('.SH ENVIRONMENT'), text.indexOf('.SH EXIT STATUS'))
+    const documented = new Set([...env.matchAll(/^\.B (\S+)$/gm)].map(m => m[1]))
+    for (const v of [...used, 'DEBUG']) expect(documented, v).toContain(v)
+  })
+
   it('dates pages from SOURCE_DATE_EPOCH when set, else from the version (reproducible)', async () => {
     const epoch = await generate({SOURCE_DATE_EPOCH: '86400'})
     expect(fs.readFileSync(path.join(epoch, 'ctrsnap.1'), 'utf8')).toMatch(/^\.TH CTRSNAP 1 1970-01-02 /m)

@@ -53,14 +53,20 @@ describe('README.md', () => {
       'set -u',
       `ctrsnap() { node ${JSON.stringify(BIN)} "$@"; }`,
       // `$?` in a shown command is the status of the command before it, as in a terminal.
+      // stderr interleaved with stdout, as a terminal shows them.
+      'exec 2>&1',
       'status=0',
-      ...commands.map(c => `printf '%s\\n' ${shellQuote(`$ ${c}`)}; (exit $status); ${c.replaceAll(DEMO, root)} 2>&1; status=$?`),
+      // A newline after each command: it may end in a # comment.
+      ...commands.map(c => `printf '%s\\n' ${shellQuote(`$ ${c}`)}; (exit $status); ${c.replaceAll(DEMO, root)}\nstatus=$?`),
     ].join('\n')
     // The image the session unpacks: one layer, as `docker save` writes it.
     const image = buildImage([{entries: [{name: 'etc/', type: 'dir'}, {name: 'etc/motd', content: 'hi\n'}]}])
     fs.writeFileSync(path.join(work, 'image.tar'), archive(dockerSaveFiles([{image, tags: ['demo:latest']}])))
     const r = await execa('bash', ['-c', script], {cwd: work, env: {CTRSNAP_ROOT: '', DEBUG: '', CI: 'true'}, reject: false})
-    expect(normalise(r.stdout.replaceAll(root, DEMO) + '\n')).toBe(normalise(block))
+    const shown = r.stdout.replaceAll(root, DEMO) + '\n'
+    // To update the README after a deliberate change: README_SESSION_OUT=file, then paste the file.
+    if (process.env.README_SESSION_OUT) fs.writeFileSync(process.env.README_SESSION_OUT, shown)
+    expect(normalise(shown)).toBe(normalise(block))
 
     const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, unknown>}
     const used = new Set(commands.map(c => /^ctrsnap (\S+)/.exec(c)?.[1]).filter(Boolean))
