@@ -265,6 +265,15 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     }
   })
 
+  it('overlay refuses an upper dir that is not empty (tar would follow a symlink in it)', async () => {
+    const outside = path.join(tmp.dir, 'outside')
+    const can = canary(outside)
+    const upper = mk('up')
+    fs.symlinkSync(outside, path.join(upper, 'etc'))
+    await expect(applyLayer(streamOf(buildTar([file('etc/canary', 'pwned')])), {format: 'overlay', target: upper, parents: []})).rejects.toThrow(/not empty/)
+    can.assertUntouched()
+  })
+
   it('a truncated layer is an InvalidArgumentError naming the problem', async () => {
     const full = buildTar([file('a', 'x'.repeat(5000)), file('b', 'y')])
     const target = mk('t')

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import {ExternalCommandError, InvalidArgumentError, UnavailableError} from '../errors.js'
+import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
 import {feedInto} from './proc.js'
 import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
@@ -33,6 +33,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions)
   const target = path.resolve(opts.target)
   const st = fs.lstatSync(target)
   if (!st.isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${target}: not a directory`)
+  // tar follows symlinks already in its target dir: an overlay upper must be empty (native never extracts in place).
+  if (opts.format === 'overlay' && fs.readdirSync(target).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${target}: the upper directory is not empty`)
   const index = new LayerIndex()
   const rootBefore = statMeta(enc(target, ''))
   let staging = target
