@@ -6,6 +6,8 @@ import {ctrsnap} from '../helpers/cli.js'
 import {tempRoot} from '../helpers/root.js'
 
 const USAGE = exitCodeFor('usage')
+/** As users run it: vitest's NODE_ENV=test makes oclif add a warning to usage errors (see globals.test.ts). */
+const AS_USER = {NODE_ENV: ''}
 
 describe('prepare and view (overlayfs)', () => {
   let tmp: ReturnType<typeof tempRoot>
@@ -87,14 +89,14 @@ describe('prepare and view (overlayfs)', () => {
 
   it('usage errors exit 2 with the message and the usage line on stderr, nothing on stdout', async () => {
     for (const args of [['prepare'], ['view'], ['prepare', 'a', 'b', 'c'], ['prepare', '--bogus', 'k'], ['view', '--target']]) {
-      const r = await ctrsnap(args, o)
+      const r = await ctrsnap(args, {...o, env: AS_USER})
       expect({args, stdout: r.stdout, exitCode: r.exitCode}).toEqual({args, stdout: '', exitCode: USAGE})
       expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^ctrsnap: [^\\n]+\\nusage: ctrsnap ${args[0]} [^\\n]+\\n$`))
     }
   })
 
   it('--label K=V before the key: the repeatable flag takes one value, not the positional arguments after it', async () => {
-    const r = await ctrsnap(['prepare', '--label', 'team=x', '--label', 'flag', 'lab', 'base'], o)
+    const r = await ctrsnap(['prepare', '--label', 'team=x', '--label', 'flag', 'lab', 'base'], {...o, env: AS_USER})
     expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
     expect((await ctrsnap(['label', 'lab'], o)).stdout).toBe('flag=true,team=x\n')
   })

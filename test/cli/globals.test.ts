@@ -1,0 +1,105 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {exitCodeFor} from '../../src/cli/exit-codes.js'
+import {BIN, ctrsnap} from '../helpers/cli.js'
+import {tempRoot} from '../helpers/root.js'
+
+const USAGE = exitCodeFor('usage')
+/** As users run it: vitest's NODE_ENV=test makes oclif add a warning to usage errors (tested on its own below). */
+const AS_USER = {NODE_ENV: ''}
+
+describe('global behaviour: root, snapshotter, errors', () => {
+  let tmp: ReturnType<typeof tempRoot>
+  let root: string
+  beforeEach(() => {
+    tmp = tempRoot()
+    root = path.join(tmp.dir, 'r')
+  })
+  afterEach(() => tmp.cleanup())
+
+  it('the exit codes scripts rely on', () => {
+    expect(['usage', 'not-found', 'already-exists', 'failed-precondition', 'invalid-argument'].map(k => exitCodeFor(k as never))).toEqual([2, 3, 4, 5, 6])
+  })
+
+  it('read commands on a missing root print empty output and create nothing', async () => {
+    for (const snapshotter of ['overlayfs', 'native']) {
+      const o = {root, snapshotter}
+      expect(await ctrsnap(['ls'], o)).toEqual({stdout: 'KEY PARENT KIND \n', stderr: '', exitCode: 0})
+      expect(await ctrsnap(['tree'], o)).toEqual({stdout: '', stderr: '', exitCode: 0})
+      expect(await ctrsnap(['usage'], o)).toEqual({stdout: 'KEY SIZE INODES \n', stderr: '', exitCode: 0})
+      expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: 'ctrsnap: snapshot "x" does not exist\n', exitCode: exitCodeFor('not-found')})
+    }
+    expect(fs.readdirSync(tmp.dir)).toEqual([])
+  })
+
+  it('the first write creates the root and the snapshotter dir 0700', async () => {
+    expect(await ctrsnap(['prepare', 'a'], {root})).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect(fs.statSync(root).mode & 0o7777).toBe(0o700)
+    expect(fs.statSync(path.join(root, 'overlayfs')).mode & 0o7777).toBe(0o700)
+  })
+
+  it('--root and --snapshotter flags win over CTRSNAP_ROOT and CTRSNAP_SNAPSHOTTER; each snapshotter has its own store', async () => {
+    const other = path.join(tmp.dir, 'other')
+    const env = {CTRSNAP_ROOT: other, CTRSNAP_SNAPSHOTTER: 'overlayfs'}
+    expect((await ctrsnap(['prepare', '--root', root, '--snapshotter', 'native', 'flagged'], {env})).exitCode).toBe(0)
+    expect((await ctrsnap(['prepare', 'from-env'], {env})).exitCode).toBe(0)
+    expect(fs.readdirSync(root)).toEqual(['native'])
+    expect(fs.readdirSync(other)).toEqual(['overlayfs'])
+    expect((await ctrsnap(['ls'], {root, snapshotter: 'native'})).stdout).toBe('KEY     PARENT KIND   \nflagged        Active \n')
+    expect((await ctrsnap(['ls'], {root, snapshotter: 'overlayfs'})).stdout).toBe('KEY PARENT KIND \n')
+    expect((await ctrsnap(['ls', '--root', other], {env: {CTRSNAP_ROOT: root}})).stdout).toBe('KEY      PARENT KIND   \nfrom-env        Active \n')
+  })
+
+  it('an unknown snapshotter is a usage error naming it', async () => {
+    for (const r of [await ctrsnap(['ls', '--snapshotter', 'zfs'], {root, env: AS_USER}), await ctrsnap(['ls'], {root, snapshotter: 'zfs', env: AS_USER})]) {
+      expect(r).toMatchObject({stdout: '', exitCode: USAGE})
+      expect(r.stderr).toMatch(/^ctrsnap: [^\n]*zfs[^\n]*\nusage: ctrsnap ls[^\n]*\n$/)
+    }
+  })
+
+  it('an unknown command exits 2 with one line naming it', async () => {
+    const r = await ctrsnap(['frobnicate', 'x'], {root, env: AS_USER})
+    expect(r).toMatchObject({stdout: '', exitCode: USAGE})
+    expect(r.stderr).toMatch(/^ctrsnap: [^\n]*"frobnicate"[^\n]*\n$/)
+  })
+
+  it('unknown flags and extra arguments exit 2 with the message and the usage line', async () => {
+    const cases: [string[], string][] = [
+      [['ls', '--bogus'], '--bogus'], [['ls', 'extra'], 'extra'], [['tree', 'extra'], 'extra'], [['info', 'a', 'b'], 'b'],
+      [['commit', 'x'], 'KEY'], [['rm'], 'KEY'], [['usage', '-x'], '-x'],
+    ]
+    for (const [args, names] of cases) {
+      const r = await ctrsnap(args, {root, env: AS_USER})
+      expect({args, stdout: r.stdout, exitCode: r.exitCode}).toEqual({args, stdout: '', exitCode: USAGE})
+      expect(r.stderr, args.join(' ')).toMatch(new RegExp(`^ctrsnap: [^\\n]*${names}[^\\n]*\\nusage: ctrsnap ${args[0]} [^\\n]*\\n$`))
+    }
+  })
+
+  it('a usage error is still exactly those two lines when NODE_ENV=development (no oclif warning)', async () => {
+    const r = await ctrsnap(['prepare'], {root, env: {NODE_ENV: 'development'}})
+    expect(r).toMatchObject({stdout: '', exitCode: USAGE})
+    expect(r.stderr).toMatch(/^ctrsnap: [^\n]+\nusage: ctrsnap prepare [^\n]+\n$/)
+  })
+
+  it('no stack trace unless DEBUG=1', async () => {
+    const plain = await ctrsnap(['info', 'nope'], {root})
+    expect(plain.stderr).toBe('ctrsnap: snapshot "nope" does not exist\n')
+    const debug = await execa('node', [BIN, 'info', 'nope'], {env: {CTRSNAP_ROOT: root, DEBUG: '1'}, reject: false})
+    expect(debug.exitCode).toBe(exitCodeFor('not-found'))
+    expect(debug.stdout).toBe('')
+    expect(debug.stderr).toMatch(/\n\s+at /)
+    expect(debug.stderr).toMatch(/ctrsnap: snapshot "nope" does not exist$/)
+  })
+
+  it('--json keeps the exit code and prints the error as JSON on stdout, nothing on stderr', async () => {
+    const r = await ctrsnap(['info', '--json', 'missing'], {root})
+    expect(r.exitCode).toBe(exitCodeFor('not-found'))
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: 'snapshot "missing" does not exist', exitCode: exitCodeFor('not-found')}})
+    const usage = await ctrsnap(['info', '--json'], {root, env: AS_USER})
+    expect(usage.exitCode).toBe(USAGE)
+    expect(JSON.parse(usage.stdout).error).toMatchObject({kind: 'usage', exitCode: USAGE})
+  })
+})
