@@ -4,6 +4,7 @@ import {fileURLToPath} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {EXIT_CODES} from '../../src/cli/exit-codes.js'
 import {ctrsnap} from '../helpers/cli.js'
+import {buildImage, ociLayoutFiles, writeFiles} from '../helpers/image.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
 const SCHEMAS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../schemas')
@@ -111,7 +112,7 @@ describe('the test validator', () => {
 
   it('every schema parses and uses only what the validator checks', () => {
     const files = fs.readdirSync(SCHEMAS).filter(f => f.endsWith('.schema.json'))
-    expect(files.length).toBeGreaterThanOrEqual(11)
+    expect(files.length).toBeGreaterThanOrEqual(13)
     for (const f of files) {
       const s = loadSchema(f)
       expect(s.$id).toBe(f)
@@ -193,6 +194,18 @@ describe('--json output matches schemas/', () => {
     expect((await ctrsnap(['mounts', '--mount', target, 'w'], o())).exitCode).toBe(0)
     const r = checkOutput(await ctrsnap(['unmount', '--json', target], o()), 'unmount.schema.json')
     expect(r).toEqual([{target, key: 'w', wasMounted: true, removed: false}])
+  })
+
+  it('unpack and diff', async () => {
+    const img = buildImage([{entries: [{name: 'etc', type: 'dir'}, {name: 'etc/os', content: 'base\n'}]}, {entries: [{name: 'app', content: 'app\n'}], compression: 'zstd'}])
+    const layout = writeFiles(path.join(root.dir, 'image'), ociLayoutFiles([{image: img, tag: 'v1'}]))
+    const layers = checkOutput(await ctrsnap(['unpack', '--json', layout], o()), 'unpack.schema.json') as {chainId: string; status: string}[]
+    expect(layers.map(l => l.status)).toEqual(['extracted', 'extracted'])
+    const again = checkOutput(await ctrsnap(['unpack', '--json', layout], o()), 'unpack.schema.json') as {status: string}[]
+    expect(again.map(l => l.status)).toEqual(['reused', 'reused'])
+    const out = path.join(root.dir, 'layer.tar.gz')
+    const d = checkOutput(await ctrsnap(['diff', '--json', '-o', out, layers[1]!.chainId], o()), 'diff.schema.json') as {size: number}
+    expect(d.size).toBe(fs.statSync(out).size)
   })
 
   it.each([
