@@ -511,7 +511,7 @@ export function snapshotterSuite(driver: SnapshotterName): void {
         link('/bin/tool2', '/bin/tool2-link'),
         chown('/shared/rel', 7, 8),
       )
-      const [first, second] = await checkSnapshots(w, l1, l2)
+      const [first] = await checkSnapshots(w, l1, l2)
       // The comparison itself must see these: a view of layer 1 against layer 2's tree differs in each of them.
       const flat2 = w.dir('flat2')
       await apply(l1, l2)(flat2)
@@ -522,7 +522,6 @@ export function snapshotterSuite(driver: SnapshotterName): void {
       expect(diff.join('\n')).toMatch(/bin\/alias/)
       expect(diff.join('\n')).toMatch(/hard links/)
       expect(diff.join('\n')).toMatch(/shared\/rel: symlink mode=0777 owner=7:8 .* => symlink mode=0777 owner=0:0/)
-      expect(second).toBeDefined()
     })
 
     it('RemoveIntermediateSnapshot: refused while it has children, allowed top-down', async () => {
