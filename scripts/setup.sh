@@ -25,8 +25,19 @@ command -v npm >/dev/null 2>&1 || die "npm is missing: install it (apt-get insta
 echo "node $(node --version), npm $(npm --version)"
 
 step "Node packages (npm ci)"
-# npm ci wipes node_modules first: skip it when what is installed already matches the lock file.
-if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] && npm ls --all >/dev/null 2>&1; then
+# npm ci wipes node_modules first: skip it when every package the lock file names is
+# installed at its locked version (npm's record of what it installed says so) and nothing else is.
+installed_matches_lock() {
+  [ -f node_modules/.package-lock.json ] || return 1
+  node -e '
+    const fs = require("fs")
+    const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8")).packages
+    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json", "utf8")).packages
+    const off = Object.entries(lock).filter(([p, m]) => p !== "" && (have[p] ? have[p].version !== m.version : !m.optional))
+    const extra = Object.keys(have).filter(p => !lock[p])
+    process.exit(off.length + extra.length === 0 ? 0 : 1)'
+}
+if installed_matches_lock; then
   echo "node_modules matches package-lock.json: nothing to do"
 else
   npm ci --no-audit --no-fund

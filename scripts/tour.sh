@@ -2,18 +2,20 @@
 # A five-minute tour of ctrsnap on a throwaway root: prepare, mount for real with the
 # printed mount line, write, commit, a child on top, a read-only view, tree, usage,
 # then clean everything up. Prints each command; exits non-zero on the first failure.
-# Needs root (it mounts). Uses `ctrsnap` from PATH, else this checkout's bin/run.js;
-# CTRSNAP_SNAPSHOTTER=native runs it on the native snapshotter.
+# Needs root (it mounts). Runs $CTRSNAP_BIN if set, else `ctrsnap` from PATH, else this
+# checkout's bin/run.js; CTRSNAP_SNAPSHOTTER=native tours the native snapshotter.
 set -euo pipefail
 
-if command -v ctrsnap >/dev/null 2>&1; then
+if [ -n "${CTRSNAP_BIN:-}" ]; then
+  ctr=("$CTRSNAP_BIN")
+elif command -v ctrsnap >/dev/null 2>&1; then
   ctr=(ctrsnap)
 else
   ctr=(node "$(cd "$(dirname "$0")/.." && pwd)/bin/run.js")
 fi
 if [ "$(id -u)" -ne 0 ]; then echo "tour: needs root: it mounts snapshots" >&2; exit 1; fi
 
-tmp=$(mktemp -d /tmp/ctrsnap-tour.XXXXXX)
+tmp=$(mktemp -d -t ctrsnap-tour.XXXXXX)
 export CTRSNAP_ROOT=$tmp/store
 mnt=$tmp/mnt
 mkdir "$mnt"

@@ -45,7 +45,7 @@ describe('README.md', () => {
   })
 
   // The usage session is run command by command; its output must be what the README shows.
-  it.skipIf(!canMount)('usage session runs as shown, and shows every command (needs root)', async () => {
+  it.skipIf(!canMount)('usage session runs as shown, and shows every command (needs root)', {timeout: 180_000}, async () => {
     const block = /```console\n([\s\S]*?)```/.exec(between('session'))![1]!
     const commands = [...block.matchAll(/^\$ (.*)$/gm)].map(m => m[1]!)
     const root = path.join(work, 'demo')
