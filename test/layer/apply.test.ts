@@ -213,6 +213,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
       {name: 'sparse entry', specs: out => buildTar([raw(ustarHeader({name: 's', flag: 'S', size: 0}))]), refused: true},
       {name: 'unknown entry type', specs: out => buildTar([raw(ustarHeader({name: 'u', flag: 'Z', size: 0}))]), refused: true},
       {name: 'global PAX header with a path', specs: out => { const rec = Buffer.from('30 path=../../outside/canary\n'); return buildTar([raw(ustarHeader({name: 'g', flag: 'g', size: rec.length}), rec), file('a', 'pwned')]) }, refused: true},
+      {name: 'ustar prefix field climbing', specs: () => { const h = ustarHeader({name: 'canary', flag: '0', size: 5}); h.write('../../outside', 345, 'latin1'); return buildTar([raw(h, Buffer.from('pwned'))]) }, refused: true},
       {name: 'oversized PAX header (memory bomb)', specs: () => buildTar([raw(ustarHeader({name: 'p', flag: 'x', size: 64 << 20}))], {end: false}), refused: true},
       {name: 'oversized GNU long name', specs: () => buildTar([raw(ustarHeader({name: 'l', flag: 'L', size: 8 << 20}))], {end: false}), refused: true},
       {name: 'non-octal size', specs: out => { const h = ustarHeader({name: 'a', flag: '0', size: 0}); h.write('12z4\0', 124, 'latin1'); return buildTar([raw(h)]) }, refused: true},
@@ -263,6 +264,18 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
         })
       }
     }
+  })
+
+  it('a POSIX ustar prefix field is part of the name, for the checks and for tar alike', async () => {
+    const target = mk('t')
+    const h = ustarHeader({name: 'file', flag: '0', size: 2})
+    h.write('a/b', 345, 'latin1')
+    await applyLayer(streamOf(buildTar([raw(h, Buffer.from('hi')), symlink('s', '/'), ])), {format: 'overlay', target, parents: []})
+    expect(fs.readFileSync(path.join(target, 'a/b/file'), 'utf8')).toBe('hi')
+    const bad = ustarHeader({name: 'x', flag: '0', size: 0})
+    bad.write('s', 345, 'latin1')
+    const t2 = mk('t2')
+    await expect(applyLayer(streamOf(buildTar([symlink('s', '/tmp'), raw(bad)])), {format: 'overlay', target: t2, parents: []})).rejects.toThrow(/goes through the symlink/)
   })
 
   it('overlay refuses an upper dir that is not empty (tar would follow a symlink in it)', async () => {
