@@ -30,9 +30,13 @@ for (const snapshotter of ['overlayfs', 'native']) {
 
     it('lose no prepare, label update or removal, and concurrent readers never see an error or a torn file', async () => {
       // Readers first, so they see the store from missing to full.
-      const readers = [0, 1].map(() => worker(['read', root.dir, snapshotter, '6000']))
-      const writers = Array.from({length: 16}, (_, w) => worker(['ops', root.dir, snapshotter, String(w), '10']))
+      const stop = path.join(root.dir, 'stop')
+      const readers = [0, 1].map(() => worker(['read', root.dir, snapshotter, stop]))
+      // The lock is polled, not queued: on a loaded machine one writer may wait long. That is
+      // not what this test is about, so give it time rather than fail on the 60 s default.
+      const writers = Array.from({length: 16}, (_, w) => worker(['ops', root.dir, snapshotter, String(w), '10'], {CTRSNAP_LOCK_TIMEOUT_MS: '240000'}))
       const results = await Promise.all(writers)
+      fs.writeFileSync(stop, '')
       const expected: Record<string, Record<string, string>> = {}
       for (const r of results) {
         expect(r.stderr).toBe('')
@@ -55,10 +59,10 @@ for (const snapshotter of ['overlayfs', 'native']) {
       for (const r of await Promise.all(readers)) {
         expect(r.stderr).toBe('')
         expect(r.exitCode).toBe(0)
-        const {reads} = JSON.parse(r.stdout)
-        expect(reads).toBeGreaterThan(10)
+        // They read while the writers wrote: the store changed under them.
+        expect(JSON.parse(r.stdout).distinctCounts).toBeGreaterThanOrEqual(3)
       }
-    }, 120_000)
+    }, 300_000)
   })
 }
 

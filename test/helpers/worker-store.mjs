@@ -3,7 +3,7 @@
 // Node 20 cannot import the TypeScript sources.
 //
 //   ops ROOT SNAPSHOTTER WORKER N   N prepares, label updates and removals; prints what must survive
-//   read ROOT SNAPSHOTTER MS        read the store in a loop for MS ms; prints counts, exits 1 on any error
+//   read ROOT SNAPSHOTTER STOP      read the store in a loop until file STOP exists; exits 1 on any error
 //   hold DIR                        take DIR's store lock, print "locked", never release
 //   block DIR MS                    inside a write: insert a row, block the event loop MS ms, then commit
 //   crash ROOT SNAPSHOTTER STEP OP ARGS...  run OP (prepare KEY PARENT | rm KEY | commit NAME KEY),
@@ -41,17 +41,16 @@ if (cmd === 'ops') {
   }
   out({kept, removed})
 } else if (cmd === 'read') {
-  const [root, snapshotter, ms] = args
+  const [root, snapshotter, stop] = args
   const s = openSnapshotter({root, snapshotter})
   const file = path.join(s.root, 'metadata.db')
-  const until = Date.now() + Number(ms)
   let reads = 0
-  let max = 0
-  while (Date.now() < until) {
+  const counts = new Set()
+  while (!fs.existsSync(stop)) {
     const infos = await s.walk()
     // Keys only grow or shrink by whole snapshots: every one read back has its labels.
     for (const i of infos) if (Object.keys(i.labels).length === 0) throw new Error(`snapshot ${i.name} read without labels`)
-    max = Math.max(max, infos.length)
+    counts.add(infos.length)
     // And the raw file: an SQLite header and exactly its page count, never a torn copy.
     if (fs.existsSync(file)) {
       const b = fs.readFileSync(file)
@@ -61,7 +60,7 @@ if (cmd === 'ops') {
     }
     reads++
   }
-  out({reads, max})
+  out({reads, distinctCounts: counts.size})
 } else if (cmd === 'hold') {
   const store = new Metastore(args[0])
   await store.write(async () => {
