@@ -91,5 +91,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${(this.ctor as typeof BaseCommand).usage}\n`)
     }
     process.exitCode = r.exitCode
+    // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.
+    this.parsed = true
   }
 }

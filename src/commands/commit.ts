@@ -13,7 +13,7 @@ export default class Commit extends BaseCommand<typeof Commit> {
   }
 
   static override flags = {
-    label: Flags.string({summary: 'Set a label on the committed snapshot, K=V; repeatable.', multiple: true, helpValue: 'K=V'}),
+    label: Flags.string({summary: 'Set a label on the committed snapshot, K=V; repeatable.', multiple: true, multipleNonGreedy: true, helpValue: 'K=V'}),
   }
 
   async run(): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path'
 import type {Driver} from './drivers/driver.js'
 import {makeTempDir, REMOVING_PREFIX, snapshotDir, snapshotsDir} from './drivers/layout.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
-import {validateKey, validateLabels} from './labels.js'
+import {validateKey, validateLabel, validateLabels} from './labels.js'
 import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
@@ -294,6 +294,7 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   async updateLabels(key: string, changes: Record<string, string | null>): Promise<Info> {
+    for (const [k, v] of Object.entries(changes)) if (v !== null) validateLabel(k, v)
     return this.store.write(tx => {
       const rec = mustGet(tx.db, key)
       q.updateLabels(tx.db, rec.id, changes, rfc3339Nano())

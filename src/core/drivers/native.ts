@@ -21,8 +21,9 @@ export class NativeDriver implements Driver {
 
   dir = (id: number): string => snapshotDir(this.root, id)
 
+  /** Actives, and anything without a parent, own a directory; a committed snapshot keeps its active's. Only a view of a parent has none. */
   needsDir(s: Omit<SnapshotRef, 'id'>): boolean {
-    return s.kind === 'Active' || s.parentIds.length === 0
+    return s.kind !== 'View' || s.parentIds.length === 0
   }
 
   async populate(tempDir: string, s: Omit<SnapshotRef, 'id'>): Promise<void> {
