@@ -9,7 +9,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
   static override summary = 'List snapshots.'
   static override description = `Columns KEY, PARENT, KIND as ctr prints them (every column padded, lines end in a space), in bytewise key order.
 
---filter takes containerd's filter syntax: selectors FIELD==VALUE, FIELD!=VALUE, FIELD~=REGEXP or a bare FIELD (present), joined by commas (all must match); fields name, parent, kind (active, view, committed) and labels.KEY (labels."KEY" for keys with dots or slashes). Values with spaces or commas go in double quotes; ~= also takes /REGEXP/. Repeated --filter flags match when any of them does.`
+--filter takes containerd's filter syntax: selectors FIELD==VALUE, FIELD!=VALUE, FIELD~=REGEXP or a bare FIELD (present), joined by commas (all must match); fields name, parent, kind (active, view, committed) and labels.KEY (labels."KEY" when KEY has characters other than letters, digits, _ and .). Values with spaces or commas go in double quotes; ~= also takes /REGEXP/. Repeated --filter flags match when any of them does.`
   static override usage = 'ls [--filter EXPR]... [-q | --json]'
   static override enableJsonFlag = true
   static override examples = [
@@ -24,13 +24,12 @@ export default class Ls extends BaseCommand<typeof Ls> {
       summary: 'Only snapshots matching EXPR (containerd filter syntax; repeat for OR).',
       helpValue: 'EXPR',
       multiple: true,
-      default: [],
     }),
     quiet: Flags.boolean({char: 'q', summary: 'Print only the keys, one per line.', default: false, exclusive: ['json']}),
   }
 
   async run(): Promise<void> {
-    const match = compileFilters(this.flags.filter)
+    const match = compileFilters(this.flags.filter ?? [])
     const infos = (await this.snapshotter().walk()).filter(match)
     if (this.jsonEnabled()) return this.json(infos.map(infoJson))
     if (this.flags.quiet) return this.out(infos.map(i => `${i.name}\n`).join(''))
