@@ -58,6 +58,18 @@ describe.skipIf(!root)('ctrsnap diff (needs root)', () => {
     expect(Buffer.from(r.stderr as Uint8Array).toString()).toContain(`diffID: ${sha(stdout)}`)
   })
 
+  it('a reader that stops early: one line, exit 8, for every compression', async () => {
+    const snap = openSnapshotter({root: tmp.dir, snapshotter: 'overlayfs'})
+    await snap.prepare('x-big', 'key')
+    const p = await snap.layerPaths('x-big')
+    await applyLayer(streamOf(buildTar([file('big', crypto.randomBytes(20 << 20))])), {format: 'overlay', target: p.own!, parents: p.parents})
+    await snap.commit('big', 'x-big')
+    for (const c of ['gzip', 'zstd', 'none']) {
+      const r = await execa('bash', ['-c', `node ${BIN} diff --compression ${c} big | head -c 10 > /dev/null; echo "\${PIPESTATUS[0]}" >&2`], {env: {CTRSNAP_ROOT: tmp.dir, CTRSNAP_SNAPSHOTTER: 'overlayfs', DEBUG: ''}, reject: false})
+      expect(r.stderr).toBe('ctrsnap: stdout was closed before the whole layer was written\n8')
+    }
+  })
+
   it('refuses to write a layer to a terminal', () => {
     let status = 0
     let text = ''

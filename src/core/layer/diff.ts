@@ -75,15 +75,33 @@ class LayerSink {
     this.pumped.catch(() => {})
   }
 
+  /** The first thing that went wrong (the output closing, the compressor failing): it wins over what follows from it. */
+  private failure: unknown
+
   write = async (b: Buffer): Promise<void> => {
+    if (this.failure !== undefined) throw this.failure
     if (b.length === 0) return
     this.diffHash.update(b)
-    if (this.comp) await this.comp.write(b)
-    else await this.emit(b)
+    if (!this.comp) return this.emit(b)
+    try {
+      await this.comp.write(b)
+    } catch (err) {
+      await this.comp.done.catch((e: unknown) => {
+        this.failure ??= e
+      })
+      throw this.failure ?? err
+    }
   }
 
   private async pump(stdout: NodeJS.ReadableStream): Promise<void> {
-    for await (const c of stdout as AsyncIterable<Buffer>) await this.emit(c)
+    try {
+      for await (const c of stdout as AsyncIterable<Buffer>) await this.emit(c)
+    } catch (err) {
+      // Nobody reads the compressor any more: stop it so writers fail instead of waiting.
+      this.failure ??= err
+      this.comp?.kill()
+      throw err
+    }
   }
 
   private async emit(b: Buffer): Promise<void> {
@@ -102,7 +120,8 @@ class LayerSink {
   async finish(): Promise<DiffResult> {
     if (this.comp) {
       this.comp.end()
-      await Promise.all([this.pumped, this.comp.done])
+      await this.pumped
+      await this.comp.done
     }
     return {
       digest: `sha256:${this.blobHash.digest('hex')}`,

@@ -17,7 +17,11 @@ export interface Child {
   kill(): void
 }
 
-class ChildGone extends Error {}
+export class ChildGone extends Error {
+  constructor() {
+    super('the program exited before reading all of its input')
+  }
+}
 
 export function start(command: string, args: readonly string[], opts: {cwd?: string; stdout?: boolean; stdinFd?: number} = {}): Child {
   const child = spawn(command, args, {
