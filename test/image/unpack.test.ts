@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {openSnapshotter} from '../../src/core/open.js'
 import {openImage} from '../../src/core/image/source.js'
-import {LABEL_DIGEST, LABEL_UNCOMPRESSED, unpackImage, type ApplyLayer} from '../../src/core/image/unpack.js'
+import {LABEL_DIGEST, LABEL_UNCOMPRESSED, streamLayer, unpackImage, type ApplyLayer} from '../../src/core/image/unpack.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {buildImage, expectedChainIds, loadApply, ociLayoutFiles, writeFiles, type BuiltImage, type LayoutEntry} from '../helpers/image.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
@@ -173,3 +173,28 @@ function rebuild(img: BuiltImage, config: Buffer): BuiltImage {
   const manifest = Buffer.from(JSON.stringify(m))
   return {...img, config, configDigest: sha(config), manifest, manifestDigest: sha(manifest)}
 }
+
+describe('streamLayer', () => {
+  it('hands the whole layer to a consumer that starts reading after the decompressor has exited', async () => {
+    for (const compression of ['gzip', 'zstd', 'none'] as const) {
+      const img = buildImage([{entries: [{name: 'f', content: 'x'.repeat(30000)}], compression}])
+      const image = await openImage(layout(`late-${compression}`, [{image: img}]), {platform: amd64, tempDir: () => tmp.dir})
+      const got: Buffer[] = []
+      const r = await streamLayer(image.layers[0]!, async s => {
+        await new Promise(res => setTimeout(res, 200))
+        for await (const c of s) got.push(c as Buffer)
+      })
+      expect(Buffer.concat(got).equals(img.layers[0]!.tar)).toBe(true)
+      expect(r).toEqual({digest: img.layers[0]!.digest, size: img.layers[0]!.blob.length, diffId: img.layers[0]!.diffId})
+    }
+  })
+
+  it('still hashes what a consumer leaves unread, so the diffID is of the whole stream', async () => {
+    const img = buildImage([{entries: [{name: 'f', content: 'y'.repeat(200000)}], compression: 'zstd'}])
+    const image = await openImage(layout('partial', [{image: img}]), {platform: amd64, tempDir: () => tmp.dir})
+    const r = await streamLayer(image.layers[0]!, async s => {
+      for await (const _ of s) break
+    })
+    expect(r.diffId).toBe(img.layers[0]!.diffId)
+  })
+})

@@ -1,18 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type {Readable, Writable} from 'node:stream'
-import {ExternalCommandError} from '../errors.js'
+import {start, type Child} from '../layer/proc.js'
 import type {Compression} from './media-types.js'
-
-/** A program running as a stream filter: write to stdin, read stdout; `done` settles when it exits. */
-export interface Filter {
-  command: string
-  stdin: Writable
-  stdout: Readable
-  /** Resolves on exit 0; rejects with ExternalCommandError (its stderr) otherwise, unless it was killed by kill(). */
-  done: Promise<void>
-  kill(): void
-}
 
 const found = new Map<string, boolean>()
 
@@ -34,38 +23,17 @@ export function onPath(cmd: string): boolean {
 }
 
 /**
- * The streaming counterpart of exec.ts's run(): one program, data through
- * stdin and stdout, stderr kept for the error message.
+ * `pigz -dc` (or `gzip -dc` without pigz) / `zstd -dc` as a stream filter,
+ * through the layer code's streaming runner (src/core/layer/proc.ts), which
+ * gives a plain stdout stream (execa adds its own stream handling on top).
+ * Undefined for an uncompressed layer.
  */
-export async function spawnFilter(command: string, args: readonly string[]): Promise<Filter> {
-  const {execa} = await import('execa')
-  let killed = false
-  const sub = execa(command, args, {stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: {stdout: false, stderr: true}, env: {LC_ALL: 'C'}, maxBuffer: {stderr: 1 << 16}})
-  // Our side of a pipe breaks whenever the program stops early; its exit status tells why.
-  sub.stdin.on('error', () => {})
-  const done = sub.then(
-    () => undefined,
-    (err: {code?: string; stderr?: string; exitCode?: number; shortMessage?: string}) => {
-      if (killed) return
-      if (err.code === 'ENOENT') throw new ExternalCommandError(command, args, `${command} is not installed or not on PATH`)
-      throw new ExternalCommandError(command, args, err.stderr || err.shortMessage || String(err), err.exitCode)
-    },
-  )
-  return {
-    command,
-    stdin: sub.stdin,
-    stdout: sub.stdout,
-    done,
-    kill: () => {
-      killed = true
-      sub.kill()
-    },
-  }
-}
-
-/** `pigz -dc` (or `gzip -dc` without pigz) / `zstd -dc`; undefined for an uncompressed layer. */
-export async function decompressor(c: Compression): Promise<Filter | undefined> {
+export function decompressor(c: Compression): Child | undefined {
   if (c === 'none') return undefined
-  if (c === 'zstd') return spawnFilter('zstd', ['-dc', '-q'])
-  return onPath('pigz') ? spawnFilter('pigz', ['-dc']) : spawnFilter('gzip', ['-dc'])
+  const child = c === 'zstd' ? start('zstd', ['-dc', '-q'], {stdout: true}) : onPath('pigz') ? start('pigz', ['-dc'], {stdout: true}) : start('gzip', ['-dc'], {stdout: true})
+  // Node resumes (discards) a child's stdout that nobody listens to when the
+  // child exits; a small layer's decompressor can exit before extraction
+  // starts reading. A 'readable' listener marks the output as spoken for.
+  child.stdout!.on('readable', () => {})
+  return child
 }

@@ -1,6 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {PassThrough, Transform, type Readable} from 'node:stream'
-import {finished, pipeline} from 'node:stream/promises'
+import {Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
 import * as q from '../store/snapshots.js'
@@ -181,81 +180,58 @@ export async function streamLayer(
   const what = `layer ${layer.index + 1} (${layer.digest ?? layer.diffId})`
   if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const blob = new Hasher()
-  const dec = await decompressor(layer.compression)
+  const dec = decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
   const src = layer.open()
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      blob.update(chunk)
-      opts.onBytes?.(chunk.length)
-      cb(null, chunk)
-    },
-  })
-  const feed = new PassThrough({highWaterMark: 1 << 20})
-  feed.on('error', () => {})
-
+  let readAll = false
   let aborted = false
   const abort = (): void => {
     if (aborted) return
     aborted = true
     dec?.kill()
     src.destroy()
-    tap.destroy()
-    feed.destroy(new Error(`${what}: aborted`))
-    wake?.()
   }
   const onAbort = (): void => abort()
   opts.signal?.addEventListener('abort', onAbort)
 
-  let applyDone = false
-  let wake: (() => void) | undefined
-  const applied = Promise.resolve()
-    .then(() => consume(feed))
-    .catch(err => {
-      abort()
-      throw err
-    })
-    .finally(() => {
-      applyDone = true
-      wake?.()
-    })
-  // Compressed side: file -> tap -> decompressor. Uncompressed layers have no decompressor: the tap is the stream.
-  let readAll = false
-  let upstream: Promise<void>
-  if (dec) {
-    upstream = pipeline(src, tap, dec.stdin)
-  } else {
-    src.on('error', err => tap.destroy(err))
-    src.pipe(tap)
-    upstream = finished(src)
+  // Compressed side: blob -> hash -> decompressor's stdin.
+  const upstream = dec
+    ? (async () => {
+        for await (const chunk of src as AsyncIterable<Buffer>) {
+          blob.update(chunk)
+          opts.onBytes?.(chunk.length)
+          await dec.write(chunk)
+        }
+        dec.end()
+        readAll = true
+      })()
+    : Promise.resolve()
+  // Uncompressed side, pulled by the consumer chunk by chunk (object mode: no
+  // re-buffering); the iterator leaves `raw` open if the consumer stops early.
+  const raw = (dec ? dec.stdout! : src) as Readable
+  const take = (chunk: Buffer): void => {
+    diff.update(chunk)
+    if (!dec) opts.onBytes?.(chunk.length)
   }
-  upstream = upstream.then(() => {
-    readAll = true
-  })
-  const raw: Readable = dec ? dec.stdout : tap
-  const pumped = (async () => {
-    for await (const chunk of raw as AsyncIterable<Buffer>) {
-      if (dec) diff.update(chunk)
-      if (applyDone || aborted || feed.destroyed) continue
-      if (!feed.write(chunk)) {
-        await new Promise<void>(resolve => {
-          const done = (): void => {
-            feed.off('drain', done)
-            feed.off('close', done)
-            wake = undefined
-            resolve()
-          }
-          wake = done
-          feed.on('drain', done)
-          feed.on('close', done)
-          if (applyDone || aborted) done()
-        })
-      }
+  const hashed = async function* (): AsyncGenerator<Buffer> {
+    for await (const chunk of raw.iterator({destroyOnReturn: false}) as AsyncIterable<Buffer>) {
+      take(chunk)
+      yield chunk
     }
-    if (!feed.destroyed) feed.end()
-  })()
+  }
+  const applied = Promise.resolve().then(() => consume(Readable.from(hashed())))
+  // Whatever the consumer left unread (tar stops at its end marker) still counts
+  // for the diffID. Read to the end even when extraction failed: a corrupt blob
+  // or stream (digest, decompressor) explains a failed extraction, not the reverse.
+  const pumped = applied.catch(() => {}).then(async () => {
+    for await (const chunk of raw as AsyncIterable<Buffer>) take(chunk)
+    if (!dec) readAll = true
+  })
+  const decDone = dec ? dec.done.catch(err => {
+    if (!aborted) throw err
+  }) : Promise.resolve()
 
-  const [up, decDone, pump, app] = await Promise.allSettled([upstream, dec?.done ?? Promise.resolve(), pumped, applied])
+  const [up, decEnd, pump, app] = await Promise.allSettled([upstream, decDone, pumped, applied])
   opts.signal?.removeEventListener('abort', onAbort)
   if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const digest = blob.digest()
@@ -266,8 +242,8 @@ export async function streamLayer(
   if (readAll && layer.digest !== undefined && digest !== layer.digest) {
     throw new InvalidArgumentError(`${what}: digest mismatch: the manifest says ${layer.digest}, the blob is ${digest}`)
   }
-  if (decDone.status === 'rejected') {
-    const e = decDone.reason as Error
+  if (decEnd.status === 'rejected') {
+    const e = decEnd.reason as Error
     throw new InvalidArgumentError(`${what}: corrupt or truncated ${layer.compression} data (${e.message})`)
   }
   if (app.status === 'rejected') {
