@@ -65,7 +65,7 @@ show "echo world > $mnt/world.txt"
 echo world >"$mnt/world.txt"
 show "umount $mnt"
 umount "$mnt"
-cs commit app app-work --label tour=yes
+cs commit --label tour=yes app app-work
 
 step "A read-only view of app, mounted: both layers are there, and it refuses writes"
 show "ctrsnap view --target $mnt look app"
