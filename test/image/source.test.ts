@@ -99,6 +99,20 @@ describe('image sources', () => {
     expect((await open('-', amd64, {stdin: fs.createReadStream(single)})).layers).toHaveLength(1)
   })
 
+  it('reads a docker save archive of the newer layout (blobs/sha256 layers, compressed), verifying digests from the paths', async () => {
+    const img = buildImage([{entries: [{name: 'a', content: 'A'}], compression: 'gzip'}, {entries: [{name: 'b', content: 'B'}], compression: 'zstd'}])
+    const files = new Map<string, Buffer>([[`blobs/sha256/${img.configDigest.slice(7)}`, img.config]])
+    for (const l of img.layers) files.set(`blobs/sha256/${l.digest.slice(7)}`, l.blob)
+    files.set('manifest.json', Buffer.from(JSON.stringify([{Config: `blobs/sha256/${img.configDigest.slice(7)}`, RepoTags: ['new:1'], Layers: img.layers.map(l => `blobs/sha256/${l.digest.slice(7)}`)}])))
+    const file = path.join(tmp.dir, 'new.tar')
+    fs.writeFileSync(file, archive(files))
+    const got = await open(file)
+    expect(got.layers.map(l => [l.compression, l.digest, l.size, l.mediaType])).toEqual([
+      ['gzip', img.layers[0]!.digest, img.layers[0]!.blob.length, 'application/vnd.docker.image.rootfs.diff.tar.gzip'],
+      ['zstd', img.layers[1]!.digest, img.layers[1]!.blob.length, 'application/vnd.oci.image.layer.v1.tar+zstd'],
+    ])
+  })
+
   it('resolves a (nested) index by platform and lists what is there when nothing or several match', async () => {
     const x86 = buildImage([{entries: [{name: 'f', content: 'amd64'}]}], amd64)
     const arm = buildImage([{entries: [{name: 'f', content: 'arm64'}]}], arm64)
