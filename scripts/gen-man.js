@@ -252,6 +252,10 @@ export function environment(facts) {
     {name: 'DEBUG', text: 'When set to a non-empty value, errors also print their stack trace on standard error.'},
     {name: 'CTRSNAP_LOCK_TIMEOUT_MS', text: `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${unavailable} (default \`${facts.lockWaitMs}\`).`},
     {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`).`},
+    {name: 'NO_COLOR', text: 'Any non-empty value: no colour in `tree` output.'},
+    {name: 'FORCE_COLOR', text: 'Colour `tree` output even on a pipe; `0` or `false` turns colour off even on a terminal.'},
+    {name: 'TERM', text: '`dumb`: no colour, and plain progress lines instead of bars from `unpack`.'},
+    {name: 'CI', text: 'Any non-empty value: plain progress lines instead of bars from `unpack`.'},
   ]
 }
 
