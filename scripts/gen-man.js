@@ -266,7 +266,7 @@ export function indexPage(facts) {
   lines.push(
     '.SH SYNOPSIS',
     `.B ${BIN}`,
-    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=\\fBoverlayfs\\fR|\\fBnative\\fR] [\\fIARG\\fR ...]`,
+    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join('|')}] [\\fIARG\\fR ...]`,
     '.br',
     `.B ${BIN}`,
     `\\fICOMMAND\\fR \\fB\\-\\-help\\fR`,
