@@ -177,6 +177,24 @@ for (const snapshotter of ['overlayfs', 'native'] as const) {
   })
 }
 
+describe('a directory fsync that fails after metadata.db was renamed into place', () => {
+  for (const snapshotter of ['overlayfs', 'native']) {
+    it(`${snapshotter}: the rename committed it, so prepare succeeds and the record keeps its directory`, async () => {
+      const root = tempRoot()
+      try {
+        const r = await execa('node', [WORKER, 'dir-fsync-fails', root.dir, snapshotter, 'k'], {reject: false})
+        expect(JSON.parse(r.stdout as string)).toEqual({ok: true})
+        const s = openSnapshotter({root: root.dir, snapshotter})
+        expect(await names(s)).toEqual(['k:Active:'])
+        const ids = await assertConsistent(s)
+        expect(leftovers(s, ids)).toEqual([])
+      } finally {
+        root.cleanup()
+      }
+    })
+  }
+})
+
 describe('SIGKILL in the middle of a real native copy', () => {
   let root: ReturnType<typeof tempRoot>
   beforeEach(() => { root = tempRoot() })

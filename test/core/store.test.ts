@@ -275,4 +275,27 @@ describe('the lock', () => {
     expect((await s.walk()).map(i => i.name)).toEqual(['a', 'b'])
     expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(false)
   }, 40_000)
+
+  it('eight writers racing to take over a SIGKILLed lock: every one that succeeds is kept, any other fails with exit 8 having written nothing', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const {p: h} = await holder(s.root)
+    h.kill('SIGKILL')
+    await h
+    const writers = await Promise.all(
+      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {reject: false})),
+    )
+    const kept: string[] = ['a']
+    for (const w of writers) {
+      if (w.exitCode === 0) kept.push(...Object.keys(JSON.parse(w.stdout as string).kept))
+      else expect(w.stderr).toMatch(/UnavailableError.*lost the lock/)
+    }
+    expect(kept.length).toBeGreaterThanOrEqual(2)
+    expect((await s.walk()).map(i => i.name).sort()).toEqual(kept.sort())
+    const db = await s.store.read()
+    expect(db.values('PRAGMA integrity_check')).toEqual([['ok']])
+    const ids = db.values('SELECT id FROM snapshots').map(r => String(r[0]))
+    // A failed writer leaves at most an orphan directory, never a record without one.
+    for (const id of ids) expect(fs.existsSync(path.join(s.root, 'snapshots', id))).toBe(true)
+  }, 60_000)
 })

@@ -6,6 +6,7 @@
 //   read ROOT SNAPSHOTTER STOP      read the store in a loop until file STOP exists; exits 1 on any error
 //   hold DIR                        take DIR's store lock, print "locked", never release
 //   block DIR MS                    inside a write: insert a row, block the event loop MS ms, then commit
+//   dir-fsync-fails ROOT SNAPSHOTTER KEY  prepare KEY while every directory fsync fails
 //   crash ROOT SNAPSHOTTER STEP OP ARGS...  run OP (prepare KEY PARENT | rm KEY | commit NAME KEY),
 //                                   SIGKILL self at STEP (see `steps` below)
 import fs from 'node:fs'
@@ -124,6 +125,21 @@ if (cmd === 'ops') {
   // Reaching here means the kill point was never hit: the test must fail.
   out({survived: true})
   process.exit(3)
+} else if (cmd === 'dir-fsync-fails') {
+  // prepare KEY on a filesystem whose directory fsync fails (EIO) after the rename of metadata.db.
+  const [root, snapshotter, key] = args
+  const realFsync = fs.fsyncSync
+  fs.fsyncSync = fd => {
+    if (fs.fstatSync(fd).isDirectory()) throw Object.assign(new Error('EIO: i/o error, fsync'), {code: 'EIO'})
+    realFsync(fd)
+  }
+  const s = openSnapshotter({root, snapshotter})
+  try {
+    await s.prepare(key, '')
+    out({ok: true})
+  } catch (err) {
+    out({error: err.constructor.name, message: err.message})
+  }
 } else {
   throw new Error(`unknown command ${cmd}`)
 }
