@@ -115,7 +115,55 @@ async function zshComplete(words: string[]): Promise<string[]> {
   return r.stdout.split('\n').filter(Boolean)
 }
 
+/**
+ * Real completion: an interactive zsh on a pty (zsh/zpty) with compinit and
+ * the script loaded; each case types a line and TAB and waits for the text
+ * the line or the listing must show.
+ */
+async function zshInteractive(cases: [input: string, expected: string][]): Promise<string[]> {
+  const bin = path.join(root.dir, 'bin')
+  fs.mkdirSync(bin, {recursive: true})
+  if (!fs.existsSync(path.join(bin, 'ctrsnap'))) fs.symlinkSync(BIN, path.join(bin, 'ctrsnap'))
+  const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
+  const driver = `setopt extendedglob
+zmodload zsh/zpty
+typeset -F SECONDS
+zpty z ${q(`PATH=${bin}:$PATH CTRSNAP_ROOT=${root.dir} HOME=${root.dir} zsh -f -i`)}
+zpty -w z ${q(`autoload -Uz compinit; compinit -u -D; source ${zshFile}; PROMPT='%% '`)}
+drain() { local c; while zpty -r -t z c; do :; done }
+try() {
+  local out= chunk deadline=$(( SECONDS + 30 ))
+  zpty -w -n z "$1"$'\t'
+  while (( SECONDS < deadline )); do
+    if zpty -r -t z chunk; then out+=$chunk; else sleep 0.1; fi
+    [[ \${out//$'\\e'\\[[0-9;?]#[a-zA-Z]/} == *"$2"* ]] && { print -r -- "ok $1"; break }
+  done
+  (( SECONDS < deadline )) || print -r -- "FAILED $1 => \${(q)out}"
+  zpty -w -n z $'\\025'
+  sleep 0.2
+  drain
+}
+${cases.map(([input, expected]) => `try ${q(input)} ${q(expected)}`).join('\n')}
+zpty -d z
+`
+  const file = path.join(root.dir, 'driver.zsh')
+  fs.writeFileSync(file, driver)
+  const r = await execa('zsh', ['-f', file], {reject: false, timeout: 300_000})
+  return r.stdout.split('\n').filter(Boolean)
+}
+
 describe('zsh completion', () => {
+  it.skipIf(!hasZsh)('completes in an interactive zsh with compinit (needs zsh)', async () => {
+    const cases: [string, string][] = [
+      ['ctrsnap tr', 'ctrsnap tree '],
+      ['ctrsnap ls --', 'Only snapshots matching EXPR'],
+      ['ctrsnap tree --format=d', 'ctrsnap tree --format=dot '],
+      ['ctrsnap prepare x ', 'ctrsnap prepare x base '],
+      [`ctrsnap rm --root=${other.dir} --snapshotter native `, `--snapshotter native elsewhere `],
+    ]
+    expect(await zshInteractive(cases)).toEqual(cases.map(([input]) => `ok ${input}`))
+  }, 300_000)
+
   it.skipIf(!hasZsh)('is valid zsh (zsh -n) and registers itself (needs zsh)', async () => {
     expect((await execa('zsh', ['-n', zshFile])).exitCode).toBe(0)
     expect(fs.readFileSync(zshFile, 'utf8')).toMatch(/^#compdef ctrsnap$/m)
