@@ -2,6 +2,7 @@ import {execa} from 'execa'
 import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {POSITIONALS} from '../../src/cli/format/completion.js'
 import {BIN, ctrsnap} from '../helpers/cli.js'
 import {tempRoot} from '../helpers/root.js'
 
@@ -42,6 +43,18 @@ async function bashComplete(words: string[], env: Record<string, string> = {}): 
   expect(r.stderr).toBe('')
   return r.stdout.split('\n').filter(Boolean)
 }
+
+describe('the completion table', () => {
+  it('names real commands and no more positionals than they take', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(BIN), '../oclif.manifest.json'), 'utf8')) as {commands: Record<string, {args: Record<string, unknown>; strict?: boolean}>}
+    for (const [id, spec] of Object.entries(POSITIONALS)) {
+      const cmd = manifest.commands[id]
+      expect(cmd, id).toBeDefined()
+      expect(spec.positionals.length, id).toBeLessThanOrEqual(Object.keys(cmd!.args).length)
+      if (spec.rest && spec.rest.type !== 'none') expect(cmd!.strict, `${id} takes a list`).toBe(false)
+    }
+  })
+})
 
 describe('bash completion', () => {
   it('is valid bash and registers itself for ctrsnap', async () => {
