@@ -88,7 +88,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
     } else {
       process.stderr.write(`ctrsnap: ${r.message}\n`)
-      if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${(this.ctor as typeof BaseCommand).usage}\n`)
+      if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${String((this.ctor as typeof BaseCommand).usage).replace('<%= command.id %>', this.id ?? '')}\n`)
     }
     process.exitCode = r.exitCode
     // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.

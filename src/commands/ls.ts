@@ -10,7 +10,7 @@ export default class Ls extends BaseCommand<typeof Ls> {
   static override description = `Columns KEY, PARENT, KIND as ctr prints them (every column padded, lines end in a space), in bytewise key order.
 
 --filter takes containerd's filter syntax: selectors FIELD==VALUE, FIELD!=VALUE, FIELD~=REGEXP or a bare FIELD (present), joined by commas (all must match); fields name, parent, kind (active, view, committed) and labels.KEY (labels."KEY" when KEY has characters other than letters, digits, _ and .). Values with spaces or commas go in double quotes; ~= also takes /REGEXP/. Repeated --filter flags match when any of them does.`
-  static override usage = 'ls [--filter EXPR]... [-q | --json]'
+  static override usage = '<%= command.id %> [--filter EXPR]... [-q | --json]'
   static override enableJsonFlag = true
   static override examples = [
     '<%= config.bin %> ls',

@@ -5,7 +5,7 @@ export default class Rm extends BaseCommand<typeof Rm> {
   static override aliases = ['remove', 'delete', 'del']
   static override summary = 'Remove snapshots.'
   static override description = `Removes each KEY in order and stops at the first error; keys removed before it stay removed. A snapshot with children cannot be removed, unless --recursive removes them with it. A mounted snapshot cannot be removed: unmount it first.`
-  static override usage = 'rm [-r] KEY...'
+  static override usage = '<%= command.id %> [-r] KEY...'
   static override flags = {
     recursive: Flags.boolean({char: 'r', summary: 'Also remove every descendant, children first, in one transaction.', default: false}),
   }
