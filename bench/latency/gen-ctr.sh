@@ -26,12 +26,12 @@ chain() { # chain INDEX: 20 committed layers, the head's name printed
   echo "$parent"
 }
 export -f chain; export COMMITTED
-seq 0 $((CHAINS - 1)) | xargs -P 4 -I{} bash -c 'chain {}' > "/tmp/gen-ctr-$NS.heads"
+seq 0 $((CHAINS - 1)) | xargs -r -P 4 -I{} bash -c 'chain {}' > "/tmp/gen-ctr-$NS.heads"
 mapfile -t HEADS < "/tmp/gen-ctr-$NS.heads"
 REST=$(( N - 3 - COMMITTED ))
 for i in $(seq 0 $((REST - 1))); do
   p=${HEADS[$(( i % ${#HEADS[@]} ))]}
   if [ $(( i % 4 )) -eq 3 ]; then echo "view view-$i $p"; else echo "prepare container-$i $p"; fi
-done | xargs -P 4 -L 1 bash -c 'ctr $0 $1 $2 >/dev/null'
+done | xargs -r -P 4 -L 1 bash -c 'ctr $0 $1 $2 >/dev/null'
 rm -f "/tmp/gen-ctr-$NS.heads"
 echo "$NS: $(ctr ls | tail -n +2 | wc -l) snapshots"

@@ -6,7 +6,9 @@
 // real (output), then exit. Times are ms since the process started
 // (performance.now()); the exit tax is measured by the parent from outside.
 // Usage: node bench/latency/profile.mjs ROOT [runs]   (prints a markdown table)
+// CTRSNAP_NO_BUNDLE=1 profiles the unbundled path.
 import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
@@ -16,12 +18,16 @@ if (process.env.PROFILE_CHILD) {
   const marks = [['node ready (bootstrap done)', performance.nodeTiming.bootstrapComplete]]
   const mark = name => marks.push([name, performance.now()])
   const root = process.env.PROFILE_CHILD
-  const bundle = process.env.PROFILE_BUNDLE
+  // As bin/run.js: the bundle with explicit discovery, or (CTRSNAP_NO_BUNDLE) dist/ as compiled.
+  const bundled = !process.env.CTRSNAP_NO_BUNDLE
   mark('user code starts')
-  const oclif = bundle ? await import(pathToFileURL(path.join(repo, bundle)).href) : await import('@oclif/core')
-  mark('@oclif/core imported')
-  const config = await oclif.Config.load(repo)
-  mark('oclif config loaded')
+  const oclif = bundled ? await import(pathToFileURL(path.join(repo, 'dist/ctrsnap.js')).href) : await import('@oclif/core')
+  oclif.settings.enableAutoTranspile = false
+  mark(bundled ? 'bundle imported (oclif + commands)' : '@oclif/core imported')
+  const pjson = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8'))
+  if (bundled) pjson.oclif.commands = {strategy: 'explicit', target: './dist/ctrsnap.js', identifier: 'COMMANDS'}
+  const config = await oclif.Config.load({root: repo, pjson})
+  mark('oclif config loaded (package.json, manifest, plugin-help)')
   const cmd = config.findCommand('ls')
   const Ls = await cmd.load()
   mark('command module imported')

@@ -6,7 +6,7 @@
 # the same hyperfine invocation as the floor. Needs root (real mounts).
 # Writes bench/mounts/results.md and the matching section of BENCHMARKS.md.
 #   bash bench/mounts/run.sh            (after `npm run build`)
-# Env: RUNS=15 WARMUP=3 REPEATS=2 N=10000 NODE=node BENCH_DIR=/tmp/ctrsnap-bench
+# Env: RUNS=15 WARMUP=3 REPEATS=2 N=10000 NODE=node BENCH_DIR=/tmp/ctrsnap-bench NICE=0
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-15}; WARMUP=${WARMUP:-3}; REPEATS=${REPEATS:-2}; N=${N:-10000}; NODE=${NODE:-node}
@@ -51,7 +51,7 @@ files=(); LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq "$REPEATS"); do
   f=$(mktemp "$BENCH_DIR/hf.XXXXXX.json")
   echo "== mounts and cleanup, repeat $rep/$REPEATS (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" "${args[@]}" --export-json "$f" "${cmds[@]}" >/dev/null
+  nice -n "${NICE:-0}" hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" "${args[@]}" --export-json "$f" "${cmds[@]}" >/dev/null
   files+=("$f")
 done
 # Leave the roots as generated: nothing mounted, no leftovers.
@@ -60,6 +60,7 @@ $C cleanup --root "$big" >/dev/null
 {
   echo "Produced by \`bash bench/mounts/run.sh\` (RUNS=$RUNS WARMUP=$WARMUP REPEATS=$REPEATS) on $(date -u '+%Y-%m-%d %H:%M UTC'):"
   echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), Linux $(uname -r), $($NODE -v), $(hyperfine --version), $(df -T "$BENCH_DIR" | awk 'NR==2{print $2}') under $BENCH_DIR."
+  [ "${NICE:-0}" != 0 ] && echo "hyperfine ran under \`nice -n $NICE\` (every command, the floor too) to keep other users' jobs from dominating the medians."
   echo
   LABELS=$(IFS=$'\t'; echo "${labels[*]}") $NODE bench/latency/table.mjs "${files[@]}"
   echo
