@@ -36,11 +36,17 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
     const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})
     const progress = createProgress({quiet: this.flags.quiet, json: this.jsonEnabled()})
+    // Interrupted: stop the layer in flight and take back what this run made, instead of dying mid-layer.
+    // `on`, not `once`: signal-exit (proper-lockfile) re-raises a signal when its own is the only listener left.
+    const ctl = new AbortController()
+    const stop = (): void => ctl.abort()
+    process.on('SIGINT', stop).on('SIGTERM', stop)
     try {
-      const res = await unpackImage(sn, image, {apply: applyLayer, events: progress})
+      const res = await unpackImage(sn, image, {apply: applyLayer, events: progress, signal: ctl.signal})
       if (this.jsonEnabled()) return this.json(unpackJson(res.layers))
       this.out(`${res.chainId}\n`)
     } finally {
+      process.off('SIGINT', stop).off('SIGTERM', stop)
       progress.finish()
       image.close()
     }

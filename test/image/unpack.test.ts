@@ -111,6 +111,18 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     expect(s.dirs).toHaveLength(3)
   })
 
+  it.skipIf(needsRoot)('an interrupted unpack (SIGINT in the CLI) removes what it made (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    await sn.prepare('keep', '')
+    const before = await state(sn)
+    const ctl = new AbortController()
+    const image = await openImage(layout('img', [{image: threeLayers()}]), {platform: amd64, tempDir: () => tmp.dir})
+    // Stop while layer 2 is streaming: layer 1 is committed by then and must go too.
+    const events = {bytes: (l: {index: number}) => void (l.index === 1 && ctl.abort())}
+    await expect(unpackImage(sn, image, {apply, events, signal: ctl.signal})).rejects.toThrow(/layer 2 \(sha256:[a-f0-9]{64}\): unpack interrupted/)
+    expect(await state(sn)).toEqual(before)
+  })
+
   describe('a bad layer leaves the store as it was', () => {
     const cases: [string, (img: BuiltImage) => BuiltImage, RegExp][] = [
       [

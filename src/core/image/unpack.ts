@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {Readable} from 'node:stream'
-import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
+import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
 import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
@@ -39,6 +39,8 @@ export interface UnpackEvents {
 export interface UnpackOptions {
   apply: ApplyLayer
   events?: UnpackEvents
+  /** Stops the unpack (SIGINT): the layer in flight is abandoned and everything this call made is removed. */
+  signal?: AbortSignal
 }
 
 const unique = (): string => `${Date.now()}-${randomBytes(6).toString('base64url')}`
@@ -81,6 +83,7 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
     // overlay applier reads the lower layers (directory metadata it copies up),
     // so a layer's parent must be complete before it is applied.
     for (const layer of todo) {
+      if (opts.signal?.aborted) throw new UnavailableError(`${image.source}: unpack interrupted`)
       const r = results[layer.index]!
       // Once another unpack of the same layers has shown up, it may be ahead: use what it committed.
       if (raced && (await committedOn(sn, r.chainId, parentOf(layer.index)))) {
@@ -156,6 +159,7 @@ async function extract(paths: {own: string | null; parents: string[]}, layer: Im
   opts.events?.start?.(layer, total)
   const {digest} = await streamLayer(layer, tar => opts.apply(tar, {format, target: paths.own!, parents: paths.parents}), {
     onBytes: n => opts.events?.bytes?.(layer, n),
+    signal: opts.signal,
   })
   opts.events?.done?.(layer, total, 'extracted', performance.now() - t0)
   return digest
@@ -171,14 +175,24 @@ async function extract(paths: {own: string | null; parents: string[]}, layer: Im
 export async function streamLayer(
   layer: ImageLayer,
   consume: (tar: Readable) => Promise<void>,
-  opts: {onBytes?: (n: number) => void} = {},
+  opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
   const what = `layer ${layer.index + 1} (${layer.digest ?? layer.diffId})`
+  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const blob = new Hasher()
   const dec = decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
   const src = layer.open()
   let readAll = false
+  let aborted = false
+  const abort = (): void => {
+    if (aborted) return
+    aborted = true
+    dec?.kill()
+    src.destroy()
+  }
+  const onAbort = (): void => abort()
+  opts.signal?.addEventListener('abort', onAbort)
 
   // Compressed side: blob -> hash -> decompressor's stdin.
   const upstream = dec
@@ -213,9 +227,13 @@ export async function streamLayer(
     for await (const chunk of raw as AsyncIterable<Buffer>) take(chunk)
     if (!dec) readAll = true
   })
-  const decDone = dec ? dec.done : Promise.resolve()
+  const decDone = dec ? dec.done.catch(err => {
+    if (!aborted) throw err
+  }) : Promise.resolve()
 
   const [up, decEnd, pump, app] = await Promise.allSettled([upstream, decDone, pumped, applied])
+  opts.signal?.removeEventListener('abort', onAbort)
+  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const digest = blob.digest()
   // The most telling failure first: a blob that is not what the manifest says explains all the others.
   if (readAll && layer.size !== undefined && blob.size !== layer.size) {
