@@ -381,7 +381,14 @@ async function withTree<T>(snap: LocalSnapshotter, key: string, fn: (dir: string
     return await fn(target)
   } finally {
     if (mounted) await unmount(target).catch(() => run('umount', ['-l', target]).catch(() => {}))
-    fs.rmSync(tmp, {recursive: true, force: true})
+    // rmdir, never a recursive remove: should the unmount have failed, the snapshot's files stay untouched.
+    for (const d of [target, path.join(tmp, 'empty'), tmp]) {
+      try {
+        fs.rmdirSync(d)
+      } catch {
+        // still mounted, or never made
+      }
+    }
   }
 }
 
