@@ -43,6 +43,7 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
     process.on('SIGINT', stop).on('SIGTERM', stop)
     try {
       const res = await unpackImage(sn, image, {apply: applyLayer, events: progress, signal: ctl.signal})
+      progress.finish()
       if (this.jsonEnabled()) return this.json(unpackJson(res.layers))
       this.out(`${res.chainId}\n`)
     } finally {

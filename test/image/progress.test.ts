@@ -52,6 +52,11 @@ describe('unpack progress', () => {
     p.done?.(layer(0, 100), 1, 'extracted', 1500)
     p.finish()
     expect(tty.text()).toMatch(/\r\x1b\[2Ksha256:0{12}\S* \(1\/1\) \|\++\| 100\.0 B\/100\.0 B done 1\.5s\n$/)
+    // After the final frame nothing redraws: the cursor would climb over the chainID printed below it.
+    const final = tty.text()
+    p.done?.(layer(0, 100), 1, 'extracted', 1500)
+    p.finish()
+    expect(tty.text()).toBe(final)
     for (const env of [{CI: 'true'}, {TERM: 'dumb'}]) {
       const s = sink(true)
       const q = createProgress({stream: s.stream, env})

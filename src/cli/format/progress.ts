@@ -45,6 +45,7 @@ class Bars implements Progress {
   #rows = new Map<number, {layer: ImageLayer; total: number; read: number; state: string}>()
   #drawn = 0
   #timer: NodeJS.Timeout | undefined
+  #finished = false
 
   constructor(readonly stream: NodeJS.WriteStream) {}
 
@@ -67,13 +68,17 @@ class Bars implements Progress {
     this.#schedule()
   }
 
+  /** The final frame; after it nothing is redrawn (the cursor must not climb over what follows on the terminal). */
   finish(): void {
+    if (this.#finished) return
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
     this.#draw()
+    this.#finished = true
   }
 
   #schedule(): void {
+    if (this.#finished) return
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined
       this.#draw()
