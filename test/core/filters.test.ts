@@ -30,7 +30,7 @@ const GOOD: [string[], string[]][] = [
   [['parent==""'], ['base']],
   [['name~=^work'], ['work', 'work-2']],
   [['name~=/^w.*2$/'], ['work-2']],
-  [['name~=|^r/o?$|'.replace('/', '')], ['ro']],
+  [['name~=|^ro?$|'], ['ro']],
   [['name~=/^(base|ro)$/'], ['base', 'ro']],
   [['name~="o"'], ['work', 'work-2', 'ro']],
   [['name~=(?i)^BASE$'], ['base']],
