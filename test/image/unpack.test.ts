@@ -111,6 +111,16 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     expect(s.dirs).toHaveLength(3)
   })
 
+  it.skipIf(needsRoot)('refuses to build on a snapshot that has a layer chainID as its name but is not that layer (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const img = threeLayers()
+    const chain = expectedChainIds(img.layers.map(l => l.diffId))
+    await sn.prepare(chain[0]!, '')
+    const before = await state(sn)
+    await expect(unpack(sn, layout('img', [{image: img}]))).rejects.toThrow(`snapshot "${chain[0]}" exists but is not layer 1 of this image (it is active, expected committed on "")`)
+    expect(await state(sn)).toEqual(before)
+  })
+
   it.skipIf(needsRoot)('an interrupted unpack (SIGINT in the CLI) removes what it made (needs root)', async () => {
     const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
     await sn.prepare('keep', '')
