@@ -43,7 +43,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as typeof BaseCommand
-    const {args, argv, flags} = await this.parse({
+    const {args, flags, raw} = await this.parse({
       flags: ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
@@ -52,7 +52,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as CommandFlags<T>
     this.args = args as CommandArgs<T>
-    this.positional = argv as string[]
+    // From raw tokens: oclif's argv regroups repeated values, and `usage a b a` must keep its order.
+    this.positional = raw.filter(t => t.type === 'arg').map(t => t.input)
   }
 
   protected snapshotter(): LocalSnapshotter {
