@@ -267,6 +267,7 @@ describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root o
         }
         // Independent stores: run both sessions at once (each ctrsnap command costs a Node start-up).
         ;[ctr, ours] = await Promise.all([runSession(ctrTool), runSession(ourTool)])
+        // CTRSNAP_COMPAT_DUMP=/tmp/x keeps both normalised transcripts (x.<snapshotter>.ctr / .ctrsnap) for diff(1).
         if (process.env.CTRSNAP_COMPAT_DUMP) {
           fs.writeFileSync(`${process.env.CTRSNAP_COMPAT_DUMP}.${snapshotter}.ctr`, ctr.text)
           fs.writeFileSync(`${process.env.CTRSNAP_COMPAT_DUMP}.${snapshotter}.ctrsnap`, ours.text)
