@@ -15,6 +15,6 @@ export async function ctrsnap(args: string[], opts: {root?: string; snapshotter?
   const env: Record<string, string> = {...opts.env}
   if (opts.root) env.CTRSNAP_ROOT = opts.root
   if (opts.snapshotter) env.CTRSNAP_SNAPSHOTTER = opts.snapshotter
-  const r = await execa('node', [BIN, ...args], {env: {...env, DEBUG: ''}, reject: false, stripFinalNewline: false, input: opts.input ?? ''})
+  const r = await execa('node', [BIN, ...args], {env: {NODE_ENV: '', DEBUG: '', ...env}, reject: false, stripFinalNewline: false, input: opts.input ?? ''})
   return {stdout: r.stdout as string, stderr: r.stderr as string, exitCode: r.exitCode ?? -1}
 }
