@@ -144,6 +144,36 @@ describe('store format', () => {
   })
 })
 
+describe('reads in a long-lived process', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => { root = tempRoot() })
+  afterEach(() => root.cleanup())
+
+  it('5000 reads in a loop that never yields all work (sql.js has 4096 file descriptors) and hold no memory', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    for (let i = 0; i < 20; i++) await s.prepare(`k${i}`, '', {labels: {pad: 'x'.repeat(4000)}})
+    const store = new Metastore(s.root)
+    const bytes = fs.statSync(store.file).size
+    const before = process.memoryUsage().arrayBuffers
+    for (let i = 0; i < 5000; i++) expect((await store.read()).values('SELECT count(*) FROM snapshots')).toEqual([[20]])
+    // Without closing, every read keeps a copy of the file: 5000 of them.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(500 * bytes)
+  })
+
+  it('a read\'s database still answers after later reads and after the event loop moved on', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const store = new Metastore(s.root)
+    const first = await store.read()
+    const later = [] as Awaited<ReturnType<Metastore['read']>>[]
+    for (let i = 0; i < 20; i++) later.push(await store.read())
+    await new Promise(r => setTimeout(r, 20))
+    await s.prepare('b', '') // a read sees the file as it was when read
+    for (const db of [first, ...later]) expect(db.values('SELECT key FROM snapshots ORDER BY key')).toEqual([['a']])
+    expect((await store.read()).values('SELECT key FROM snapshots ORDER BY key')).toEqual([['a'], ['b']])
+  })
+})
+
 describe('failed writes', () => {
   let root: ReturnType<typeof tempRoot>
   let mnt: string

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type {BindParams, Database, SqlValue} from 'sql.js'
+import type {BindParams, Database, SqlJsStatic, SqlValue} from 'sql.js'
 import {CorruptStoreError, SnapshotError, UnavailableError} from '../errors.js'
 import {errnoText, writeFileAtomic} from './atomic-file.js'
 import {acquireLock} from './lock.js'
@@ -11,7 +11,28 @@ export const DB_FILE = 'metadata.db'
 
 /** A thin typed wrapper over one in-memory sql.js database. */
 export class Db {
-  constructor(readonly raw: Database) {}
+  #raw: Database | undefined
+
+  /** With `reopen`, the database may be closed by release() and is opened again on next use. */
+  constructor(raw: Database, private readonly reopen?: () => Database) {
+    this.#raw = raw
+  }
+
+  get raw(): Database {
+    if (!this.#raw) {
+      this.#raw = this.reopen!()
+      trackRead(this)
+    }
+    return this.#raw
+  }
+
+  /** Close the database if it can be reopened: sql.js frees nothing on its own. */
+  release(): void {
+    openReads.delete(this)
+    if (!this.reopen || !this.#raw) return
+    this.#raw.close()
+    this.#raw = undefined
+  }
 
   all<T>(sql: string, params: BindParams = []): T[] {
     const stmt = this.raw.prepare(sql)
@@ -86,7 +107,7 @@ function checkHeader(buf: Buffer, file: string): void {
   }
 }
 
-async function load(file: string): Promise<{db: Database; changed: boolean}> {
+async function load(file: string): Promise<{db: Database; changed: boolean; buf: Buffer | undefined}> {
   let buf: Buffer | undefined
   try {
     buf = fs.readFileSync(file)
@@ -94,15 +115,54 @@ async function load(file: string): Promise<{db: Database; changed: boolean}> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('read', file, err)
   }
   if (buf !== undefined) checkHeader(buf, file)
-  const SQL = await loadSqlJs()
+  return {...open(await loadSqlJs(), buf, file), buf}
+}
+
+function open(SQL: SqlJsStatic, buf: Buffer | undefined, file: string): {db: Database; changed: boolean} {
   let db: Database
   try {
     db = new SQL.Database(buf)
   } catch (err) {
+    // sql.js's own file system failing (such as its 4096 open files) is no fault of the file.
+    if ((err as Error).name === 'ErrnoError') throw new Error(`sql.js could not open ${file} (its in-memory file system failed)`, {cause: err})
     throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (${(err as Error).message})`, {cause: err})
   }
-  const changed = migrate(db, file)
-  return {db, changed: changed || buf === undefined}
+  try {
+    const changed = migrate(db, file)
+    return {db, changed: changed || buf === undefined}
+  } catch (err) {
+    db.close()
+    throw err
+  }
+}
+
+/**
+ * Callers of read() never close what they get, and every open sql.js database
+ * holds a copy of the file and one of sql.js's 4096 file descriptors: a
+ * long-lived process failed on its 4097th read. So a read's database is closed
+ * once the current task is over (callers query right after the await), or
+ * sooner when more than MAX_OPEN_READS are open (a loop of reads that never
+ * yields to the event loop), and is reopened from the same bytes if used again.
+ */
+const MAX_OPEN_READS = 8
+const openReads = new Set<Db>()
+
+let releaseScheduled = false
+
+function trackRead(db: Db): void {
+  openReads.add(db)
+  for (const old of openReads) {
+    if (openReads.size <= MAX_OPEN_READS) break
+    old.release()
+  }
+  // One pending callback for all, holding no Db: a closure per read would keep every read's bytes alive.
+  if (!releaseScheduled) {
+    releaseScheduled = true
+    setImmediate(() => {
+      releaseScheduled = false
+      for (const d of openReads) d.release()
+    }).unref()
+  }
 }
 
 /**
@@ -120,7 +180,11 @@ export class Metastore {
 
   /** A snapshot of the current state; a missing file reads as an empty store and creates nothing. */
   async read(): Promise<Db> {
-    return new Db((await load(this.file)).db)
+    const {db: raw, buf} = await load(this.file)
+    const SQL = await loadSqlJs()
+    const db = new Db(raw, () => open(SQL, buf, this.file).db)
+    trackRead(db)
+    return db
   }
 
   /**
