@@ -138,6 +138,10 @@ export class LocalSnapshotter implements Snapshotter {
     validateKey(name, 'name')
     const labels = opts.labels ?? {}
     validateLabels(labels)
+    // Measure before taking the lock: a synchronous walk of a big layer would
+    // starve the lock's refresh timer and let another writer take it over.
+    const pre = mustGet(await this.store.read(), key)
+    const u = pre.kind === 'Active' ? diskUsage(this.driver.layerPath(pre.id)) : undefined
     await this.store.write(async tx => {
       const db = tx.db
       const rec = mustGet(db, key)
@@ -145,8 +149,9 @@ export class LocalSnapshotter implements Snapshotter {
       if (rec.kind !== 'Active') {
         throw new FailedPreconditionError(`snapshot "${key}" is ${article(rec.kind)}, not active: only active snapshots can be committed`)
       }
-      const u = diskUsage(this.driver.layerPath(rec.id))
-      q.commitRecord(db, rec.id, name, rfc3339Nano(), u.size, u.inodes, labels)
+      // Removed and prepared again between the measurement and the lock: measure the new one.
+      const usage = u !== undefined && rec.id === pre.id ? u : diskUsage(this.driver.layerPath(rec.id))
+      q.commitRecord(db, rec.id, name, rfc3339Nano(), usage.size, usage.inodes, labels)
     })
   }
 
