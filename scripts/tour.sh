@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A five-minute tour of ctrsnap on a throwaway root: prepare, mount for real with the
-# printed mount line, write, commit, a child on top, a read-only view, tree, usage,
+# A short tour of ctrsnap on a throwaway root: prepare, mount for real with the printed
+# mount line, write, commit, a child on top, a read-only view, tree, usage, an unpack of an image built on the spot,
 # then clean everything up. Prints each command; exits non-zero on the first failure.
 # Needs root (it mounts). Runs $CTRSNAP_BIN if set, else `ctrsnap` from PATH, else this
 # checkout's bin/run.js; CTRSNAP_SNAPSHOTTER=native tours the native snapshotter.
@@ -85,6 +85,49 @@ cs ls
 cs tree
 cs usage
 cs label app
+
+step "Unpack an image: build a two-layer OCI image layout on the spot, import it as a chain"
+img=$tmp/image
+mkdir -p "$img/blobs/sha256" "$tmp/l1/etc" "$tmp/l2/etc"
+echo "tour image" >"$tmp/l1/etc/motd"
+echo "gone soon" >"$tmp/l1/etc/old"
+echo "layer two" >"$tmp/l2/etc/motd"
+: >"$tmp/l2/etc/.wh.old"   # an OCI whiteout: layer two deletes /etc/old
+blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$img/blobs/sha256/$d"; echo "$d"; }
+size() { stat -c %s "$img/blobs/sha256/$1"; }
+diffids=()
+layers=()
+for l in l1 l2; do
+  tar -C "$tmp/$l" --numeric-owner --owner=0 --group=0 -cf "$tmp/$l.tar" etc
+  diffids+=("sha256:$(sha256sum "$tmp/$l.tar" | cut -d' ' -f1)")
+  gzip -n "$tmp/$l.tar"
+  d=$(blob "$tmp/$l.tar.gz")
+  layers+=("{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$d\",\"size\":$(size "$d")}")
+done
+arch=$(uname -m); case $arch in x86_64) arch=amd64;; aarch64) arch=arm64;; esac
+printf '{"architecture":"%s","os":"linux","rootfs":{"type":"layers","diff_ids":["%s","%s"]}}' "$arch" "${diffids[0]}" "${diffids[1]}" >"$tmp/config"
+cfg=$(blob "$tmp/config")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s,%s]}' "$cfg" "$(size "$cfg")" "${layers[0]}" "${layers[1]}" >"$tmp/manifest"
+man=$(blob "$tmp/manifest")
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"tour"}}]}' "$man" "$(size "$man")" >"$img/index.json"
+echo '{"imageLayoutVersion":"1.0.0"}' >"$img/oci-layout"
+show "top=\$(ctrsnap unpack $img:tour)"
+top=$("${ctr[@]}" unpack "$img:tour" 2>"$tmp/progress")
+cat "$tmp/progress"   # progress goes to stderr, the top chainID alone to stdout
+echo "$top"
+check '[ -n "$top" ]'
+cs view --mount --target "$mnt" image-look "$top"
+check '[ "$(cat "$mnt/etc/motd")" = "layer two" ]'
+check '[ ! -e "$mnt/etc/old" ]'
+cs unmount --rm "$mnt"
+step "Unpack again: every layer is already there, nothing is extracted"
+show "ctrsnap unpack --json $img:tour"
+again=$("${ctr[@]}" unpack --quiet --json "$img:tour")
+echo "$again"
+check '! grep -q "\"status\": \"extracted\"" <<<"$again"'
+check '[ "$(grep -c "\"status\": \"reused\"" <<<"$again")" = 2 ]'
+step "The chain's root is named by the first layer's diffID (ChainID(L0) = DiffID(L0)); remove the chain"
+cs rm -r "${diffids[0]}"
 
 step "Clean up: remove base and everything built on it"
 cs rm -r base

@@ -22,6 +22,7 @@ describe('scripts/tour.sh', () => {
     expect(r.stderr).toBe('')
     expect(r.exitCode).toBe(0)
     expect(r.stdout).toMatch(/\n\$ ls \S+\nhello.txt\nworld.txt\n/)
+    expect(r.stdout).toMatch(/\nunpacking sha256:[0-9a-f]{64} \(2\/2\) .*done .*\nsha256:[0-9a-f]{64}\n/)
     expect(r.stdout.trimEnd().endsWith('tour: OK')).toBe(true)
     expect(fs.readdirSync(dir)).toEqual([])
     expect(mountsUnder(dir)).toEqual([])
