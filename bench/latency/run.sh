@@ -63,6 +63,8 @@ table() {
     nice -n "${NICE:-0}" hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" "${args[@]}" --export-json "$f" "${cmds[@]}" >/dev/null
     files+=("$f")
   done
+  # Leave the root and namespace as generated, so the next run can reuse them.
+  for k in bench-c bench-new; do $c rm $r $k >/dev/null 2>&1 || true; if [ "$CTR" = 1 ]; then $x rm $k >/dev/null 2>&1 || true; fi; done
   echo "### $title"
   echo
   LABELS=$(IFS=$'\t'; echo "${labels[*]}") $NODE bench/latency/table.mjs "${files[@]}"
@@ -75,7 +77,7 @@ ctr_count() { "$REF" ctr -n "$1" snapshots ls | tail -n +2 | wc -l; }
 SMALL=$(root_for small 3); BIG=$(root_for 10k "$N")
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 {
-  echo "Produced by \`bash bench/latency/run.sh\` (RUNS=$RUNS WARMUP=$WARMUP REPEATS=$REPEATS) on $(date -u '+%Y-%m-%d %H:%M UTC'):"
+  echo "Produced by \`bash bench/latency/run.sh\` (RUNS=$RUNS WARMUP=$WARMUP REPEATS=$REPEATS), started $(date -u '+%Y-%m-%d %H:%M UTC'):"
   echo "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), Linux $(uname -r), $($NODE -v), $(hyperfine --version)$([ "$CTR" = 1 ] && echo ", $(ctr --version | cut -d' ' -f3) (private daemon, namespaces ctrsnap-bench-small/-10k)")."
   echo "Roots: \`$SMALL\` (3 snapshots: bench-base, bench-active, bench-view) and \`$BIG\` ($N, from bench/latency/gen-root.mjs), overlayfs."
   [ "$CTR" = 1 ] && echo "ctr: namespaces with $(ctr_count ctrsnap-bench-small) and $(ctr_count ctrsnap-bench-10k) snapshots (bench/latency/gen-ctr.sh), overlayfs snapshotter."

@@ -3,7 +3,7 @@
 // markdown table: median wall ms of each repeat, its ratio to the floor
 // (`node -e 0`) measured in the same hyperfine run, and to the ctr command of
 // the same row when there is one. Labels come from LABELS (one per command,
-// "ctrsnap|<row>", "ctr|<row>" or "floor|<row>", tab-separated).
+// "ctrsnap|<row>", "ctr|<row>", "floor|<row>" or "other|<row>", tab-separated).
 // Usage: LABELS=... node table.mjs run1.json [run2.json ...]
 import fs from 'node:fs'
 
@@ -30,9 +30,9 @@ const head = ['command', ...reps.map(r => `median ms (run ${r})`), ...reps.map(r
 if (hasCtr) head.push(...reps.map(r => `ctr median ms (run ${r})`), ...reps.map(r => `× ctr (run ${r})`))
 const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`]
 for (const [row, v] of rows) {
-  const m = v.ctrsnap ?? v.floor
+  const m = v.ctrsnap ?? v.floor ?? v.other
   if (!m) continue
-  const cells = [row === 'node -e 0' ? '`node -e 0` (floor)' : `\`ctrsnap ${row}\``]
+  const cells = [v.floor ? `\`${row}\` (floor)` : v.other ? row : `\`ctrsnap ${row}\``]
   cells.push(...m.map(x => ms(x.median)))
   cells.push(...m.map((x, r) => (x.median / floor[r].median).toFixed(2)))
   cells.push(ms(m[0].cpu))
