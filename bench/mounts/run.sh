@@ -40,11 +40,16 @@ for d in 128 500; do
   add "ctrsnap|unmount --rm ($d layers)" "sh -c '$C view --root $r -t $t --mount v chain-$((d - 1)) $q'" "$C unmount --root $r --rm $t"
 done
 big=$(gen 10k "$N" "")
+# 100 orphan snapshot directories (ids no record has) and 100 temp dirs of a dead pid.
+LEFTOVERS="for i in \$(seq 100); do mkdir -p $big/overlayfs/snapshots/50000\$i/fs $big/overlayfs/snapshots/new-999999-\$i/fs; done"
+sh -c "$LEFTOVERS"
+reclaimed=$($C cleanup --root "$big" | tail -1)
+[[ $reclaimed == "reclaimed 200 items"* ]] || { echo "cleanup did not reclaim the 200 leftovers: $reclaimed" >&2; exit 1; }
 add "ctrsnap|cleanup ($N snapshots, nothing to do)" true "$C cleanup --root $big"
 add "ctrsnap|cleanup --dry-run ($N snapshots, 200 leftovers)" \
-  "sh -c 'for i in \$(seq 100); do mkdir -p $big/overlayfs/snapshots/9\$i/fs $big/overlayfs/snapshots/new-999999-\$i/fs; done'" "$C cleanup --root $big --dry-run"
+  "sh -c '$LEFTOVERS'" "$C cleanup --root $big --dry-run"
 add "ctrsnap|cleanup ($N snapshots, 200 leftovers)" \
-  "sh -c 'for i in \$(seq 100); do mkdir -p $big/overlayfs/snapshots/9\$i/fs $big/overlayfs/snapshots/new-999999-\$i/fs; done'" "$C cleanup --root $big"
+  "sh -c '$LEFTOVERS'" "$C cleanup --root $big"
 
 args=(); for i in "${!cmds[@]}"; do args+=(--prepare "${preps[$i]}"); done
 files=(); LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
