@@ -10,6 +10,19 @@ import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
+// ctr users write `ctr snapshots --snapshotter native ls`: take the global
+// flags before the command too, by moving them after it.
+{
+  const args = process.argv.slice(2)
+  const lead = []
+  while (args.length > 0 && /^--(root|snapshotter)(=|$)/.test(args[0])) {
+    const flag = args.shift()
+    lead.push(flag)
+    if (!flag.includes('=') && args.length > 0) lead.push(args.shift())
+  }
+  if (lead.length > 0 && args.length > 0) process.argv.splice(2, Infinity, args[0], ...lead, ...args.slice(1))
+}
+
 function freshBundle() {
   if (process.env.CTRSNAP_NO_BUNDLE) return false
   try {

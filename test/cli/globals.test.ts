@@ -102,4 +102,11 @@ describe('global behaviour: root, snapshotter, errors', () => {
     expect(usage.exitCode).toBe(USAGE)
     expect(JSON.parse(usage.stdout).error).toMatchObject({kind: 'usage', exitCode: USAGE})
   })
+
+  it('takes --root and --snapshotter before the command too, as ctr users write them', async () => {
+    const r = await ctrsnap(['--root', root, '--snapshotter=native', 'prepare', 'early'], {env: AS_USER})
+    expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect((await ctrsnap(['--snapshotter', 'native', 'ls'], {root, env: AS_USER})).stdout).toBe('KEY   PARENT KIND   \nearly        Active \n')
+    expect((await ctrsnap(['ls'], {root, env: AS_USER})).stdout).toBe('KEY PARENT KIND \n')
+  })
 })
