@@ -19,11 +19,7 @@ export default class Tree extends BaseCommand<typeof Tree> {
     const s = this.snapshotter()
     const infos = await s.walk()
     const roots = buildTree(infos)
-    let usage: Map<string, Usage> | undefined
-    if (this.flags.usage) {
-      usage = new Map()
-      for (const i of infos) usage.set(i.name, await s.usage(i.name))
-    }
+    const usage: Map<string, Usage> | undefined = this.flags.usage ? new Map(await s.usages()) : undefined
     if (this.jsonEnabled()) return this.json(roots.map(r => treeJson(r, usage)))
     if (this.flags.format === 'dot') return this.out(renderDot(roots, usage))
     const paint = kindColorizer(colorWanted(process.stdout.isTTY))

@@ -18,10 +18,7 @@ export default class Usage extends BaseCommand<typeof Usage> {
   }
 
   async run(): Promise<void> {
-    const s = this.snapshotter()
-    const keys = this.positional.length > 0 ? this.positional : (await s.walk()).map(i => i.name)
-    const rows: [string, UsageT][] = []
-    for (const key of keys) rows.push([key, await s.usage(key)])
+    const rows = await this.snapshotter().usages(this.positional.length > 0 ? this.positional : undefined)
     const total = this.flags.total ? sumOnce(rows) : undefined
     if (this.jsonEnabled()) return this.json([...rows.map(([k, u]) => usageJson(k, u)), ...(total ? [usageTotalJson(total)] : [])])
     const size = this.flags.b ? (n: number) => String(n) : humanSize

@@ -50,8 +50,17 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   async usage(key: string): Promise<Usage> {
+    return this.usageOf(mustGet(await this.store.read(), key))
+  }
+
+  /** Usage of many snapshots (default: all, in key order) from one read of the store. */
+  async usages(keys?: readonly string[]): Promise<[string, Usage][]> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const recs = keys === undefined ? q.allRecords(db) : keys.map(k => mustGet(db, k))
+    return recs.map(rec => [rec.key, this.usageOf(rec)])
+  }
+
+  private usageOf(rec: q.SnapshotRecord): Usage {
     // Committed layers are measured once, at commit; a view owns nothing.
     if (rec.kind === 'Active') return diskUsage(this.driver.layerPath(rec.id))
     return {size: rec.size, inodes: rec.inodes}

@@ -55,6 +55,8 @@ export interface Snapshotter {
   /** Set labels (value string) or remove them (value null); bumps Updated. */
   updateLabels(key: string, changes: Record<string, string | null>): Promise<Info>
   usage(key: string): Promise<Usage>
+  /** Usage of each key in order (default: every snapshot, in key order), from one read of the store. */
+  usages(keys?: readonly string[]): Promise<[string, Usage][]>
   mounts(key: string): Promise<Mount[]>
   prepare(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>
   view(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>

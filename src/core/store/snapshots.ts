@@ -22,6 +22,11 @@ export function getRecord(db: Db, key: string): SnapshotRecord | undefined {
   return db.get<SnapshotRecord>(`${SELECT} WHERE s.key = ?`, [key])
 }
 
+/** Every record in bytewise key order. */
+export function allRecords(db: Db): SnapshotRecord[] {
+  return db.all<SnapshotRecord>(`${SELECT} ORDER BY s.key`)
+}
+
 export function getLabels(db: Db, id: number): Labels {
   const labels: Labels = {}
   for (const [k, v] of db.values('SELECT key, value FROM labels WHERE snapshot_id = ? ORDER BY key', [id])) labels[k as string] = v as string
