@@ -48,6 +48,7 @@ table() {
     add "$who|info bench-base" true "$p info $a bench-base"
     add "$who|tree" true "$p tree $a"
     add "$who|usage bench-base" true "$p usage $a bench-base"
+    add "$who|usage (every snapshot)" true "$p usage $a"
     add "$who|mounts /mnt/x bench-active" true "$p mounts $a /mnt/x bench-active"
     add "$who|label bench-base" true "$p label $a bench-base"
     add "$who|label bench-base bench=1" true "$p label $a bench-base bench=1"
