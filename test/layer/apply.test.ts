@@ -67,6 +67,24 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     })
   }
 
+  // The end marker is held back and replaced (overlay: by a root entry restoring the root) whatever the chunking.
+  for (const chunk of [1, 100, 511, 512, 513, 1536, 1 << 16]) {
+    for (const end of [true, false]) {
+      it(`overlay: a root entry in ${chunk}-byte chunks, ${end ? 'with' : 'without'} an end marker: the root keeps its ns metadata, the content lands`, async () => {
+        const target = mk('snap', 'fs')
+        fs.chmodSync(target, 0o711)
+        execFileSync('touch', ['-d', '2001-02-03 04:05:06.123456789', target])
+        const tar = buildTar([dir('.', {mode: 0o700, uid: 9, mtime: 1}), file('a/f', 'abc'), dir('d', {mtime: 30}), file('d/g', 'x'.repeat(700))], {end})
+        await applyLayer(streamOf(tar, chunk), {format: 'overlay', target, parents: []})
+        const t = treeOf(target)
+        expect(t['.']).toMatchObject({mode: 0o711, uid: 0, mtimeNs: '981173106123456789'})
+        expect(t['a/f']).toMatchObject({size: 3})
+        expect(t['d']).toMatchObject({mtimeNs: '30000000000'})
+        expect(t['d/g']).toMatchObject({size: 700})
+      })
+    }
+  }
+
   for (const format of ['overlay', 'native'] as const) {
     it(`${format}: names in any bytes and lengths, a root entry, dirs listed after their content, file caps on a non-root file`, async () => {
       const target = mk('snap', 'fs')

@@ -40,7 +40,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions)
   let staging = target
   try {
     if (opts.format === 'native') staging = fs.mkdtempSync(path.join(path.dirname(target), `new-${process.pid}-`))
-    await extract(tar, staging, index)
+    // overlay: the root's metadata as the driver made it (containerd ignores a layer's root entry), set by the layer's own tar run.
+    await extract(tar, staging, index, opts.format === 'overlay' ? rootTail(rootBefore) : undefined)
     if (opts.format === 'overlay') await finishOverlay(index, target, opts.parents.map(p => path.resolve(p)), rootBefore)
     else await finishNative(index, staging, target)
   } catch (err) {
@@ -138,19 +139,43 @@ function tarArgs(dir: string, layer: boolean): string[] {
   ]
 }
 
-async function extract(input: NodeJS.ReadableStream, dir: string, index: LayerIndex): Promise<void> {
+/**
+ * Feed the layer to GNU tar as the scanner clears it. The end marker is held
+ * back and replaced by `tail(index)` (entries we append, known once the layer
+ * is scanned) and a full two-block end marker: whatever tar must do last can
+ * ride on this run instead of a second one.
+ */
+async function extract(input: NodeJS.ReadableStream, dir: string, index: LayerIndex, tail: (index: LayerIndex) => Buffer[] = () => []): Promise<void> {
   const scanner = new TarScanner(e => index.add(e))
   await feedInto('tar', tarArgs(dir, true), async write => {
+    // Bytes of a header block begun in an earlier chunk, not yet sent: they may be the end marker.
+    let held: Buffer | null = null
+    let ended = false
+    const finish = async (): Promise<void> => {
+      ended = true
+      for (const b of tail(index)) await write(b)
+      await write(EOA)
+    }
     for await (const data of input as AsyncIterable<Buffer | string>) {
       // Past the end marker tar reads nothing more; the rest is drained so a caller hashing the stream sees all of it.
-      if (scanner.done) continue
+      if (ended) continue
       const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
       const n = scanner.push(chunk)
-      if (n > 0) await write(n === chunk.length ? chunk : chunk.subarray(0, n))
-      // The scanner stops at the first zero block; the second one spares tar's "lone zero block" warning.
-      if (scanner.done) await write(Buffer.alloc(BLOCK))
+      const heldLen: number = held?.length ?? 0
+      // Of held + chunk[0, n), everything but the end marker or a header block still incomplete goes to tar now.
+      const keep = scanner.done ? BLOCK : scanner.partialBlock
+      const send: number = heldLen + n - keep
+      if (held && send > 0) await write(send >= heldLen ? held : held.subarray(0, send))
+      if (send > heldLen) await write(n === chunk.length && send - heldLen === n ? chunk : chunk.subarray(0, send - heldLen))
+      if (scanner.done) {
+        held = null
+        await finish()
+      } else if (keep === 0) held = null
+      else held = send >= heldLen ? chunk.subarray(n - keep, n) : Buffer.concat([held!.subarray(Math.max(send, 0)), chunk.subarray(0, n)])
     }
     scanner.end()
+    // A layer without an end marker (tolerated, as Go and GNU tar do).
+    if (!ended) await finish()
   })
 }
 
@@ -240,9 +265,15 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
     const copied = fixes.get(rel)?.xattrs ?? new Map<string, Buffer>()
     fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel) ?? statMeta(enc(upper, rel)), xattrs: new Map([...copied, [OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
   }
-  // containerd ignores a layer's root entry: the upper's root keeps what the driver gave it.
-  if (index.rootEntry) fixes.set('', {rel: '', type: 'dir', meta: rootBefore})
+  // containerd ignores a layer's root entry: the upper's root keeps what the driver gave it. The
+  // extraction run has restored it already (rootTail); only a fix-up run that writes into the root may change it again.
+  if (index.rootEntry && fixes.size > 0) fixes.set('', {rel: '', type: 'dir', meta: rootBefore})
   await applyFixes(upper, fixes)
+}
+
+/** For a layer with a root entry: a last root entry putting back the metadata it had before (tar keeps a directory's last entry). */
+function rootTail(rootBefore: Meta): (index: LayerIndex) => Buffer[] {
+  return index => (index.rootEntry ? [entryHeader({name: './', type: 'dir', mode: rootBefore.mode, uid: rootBefore.uid, gid: rootBefore.gid, mtime: rootBefore.mtime})] : [])
 }
 
 /**

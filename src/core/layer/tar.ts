@@ -169,6 +169,11 @@ export class TarScanner {
     return this.bufLen > 0 || this.meta !== null || this.pax !== null || this.longName !== undefined || this.longLink !== undefined || this.global
   }
 
+  /** Bytes of a header block read only in part (0 inside entry data or an extended header's data): they may be the end marker. */
+  get partialBlock(): number {
+    return this.meta ? 0 : this.bufLen
+  }
+
   push(chunk: Buffer): number {
     if (this.done) return 0
     let pos = 0
