@@ -100,6 +100,20 @@ describe.each(['overlayfs', 'native'])('ctrsnap unpack (%s)', snapshotter => {
     expect(JSON.parse((await run(['cleanup', '--dry-run', '--json'], snapshotter)).stdout)).toEqual([])
   })
 
+  it.skipIf(!canMount)('two unpacks of the same image at once: --json shows each layer extracted by one and reused by the other, no lock left behind (needs root)', async () => {
+    const img = buildImage([{entries: base()}, {entries: [{name: 'big', content: 'z'.repeat(3 << 20)}]}, {entries: [{name: 'top', content: 't'}]}])
+    const dir = writeFiles(path.join(tmp.dir, 'layout'), ociLayoutFiles([{image: img}]))
+    const [a, b] = await Promise.all([run(['unpack', '--json', dir], snapshotter), run(['unpack', '--json', dir], snapshotter)])
+    expect([a.exitCode, b.exitCode, a.stderr, b.stderr]).toEqual([0, 0, '', ''])
+    const sa = (JSON.parse(a.stdout) as {status: string}[]).map(l => l.status)
+    const sb = (JSON.parse(b.stdout) as {status: string}[]).map(l => l.status)
+    expect(sa).toHaveLength(3)
+    expect(sa.map((s, i) => [s, sb[i]].sort())).toEqual([['extracted', 'reused'], ['extracted', 'reused'], ['extracted', 'reused']])
+    expect(JSON.parse((await run(['ls', '--json'], snapshotter)).stdout)).toHaveLength(3)
+    expect(fs.readdirSync(path.join(root, snapshotter, 'snapshots')).filter(n => !/^\d+$/.test(n))).toEqual([])
+    expect(fs.readdirSync(path.join(root, snapshotter, 'locks'))).toEqual([])
+  })
+
   it.skipIf(!canMount)('a corrupt layer fails with one clear line and leaves the store as it was (needs root)', async () => {
     const img = buildImage([{entries: base()}, {entries: [{name: 'x', content: 'x'.repeat(100000)}], compression: 'zstd'}])
     const files = ociLayoutFiles([{image: img}])

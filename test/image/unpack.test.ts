@@ -111,6 +111,35 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     expect(s.dirs).toHaveLength(3)
   })
 
+  it.skipIf(needsRoot)('two unpacks of the same image at once extract each layer exactly once; the other waits and reuses it (needs root)', async () => {
+    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const img = threeLayers()
+    const dir = layout('img', [{image: img}])
+    const targets: string[] = []
+    const counting: ApplyLayer = async (tar, o) => {
+      targets.push(o.target)
+      // Slow enough that without the layer lock both runs would be extracting the same layer at once.
+      await new Promise(r => setTimeout(r, 50))
+      return apply(tar, o)
+    }
+    const run = async () => {
+      const image = await openImage(dir, {platform: amd64, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
+      try {
+        return await unpackImage(sn, image, {apply: counting})
+      } finally {
+        image.close()
+      }
+    }
+    const [a, b] = await Promise.all([run(), run()])
+    expect(a.chainId).toBe(b.chainId)
+    expect(targets).toHaveLength(3)
+    expect(a.layers.map((l, i) => [l.status, b.layers[i]!.status].sort())).toEqual(Array(3).fill(['extracted', 'reused']))
+    const s = await state(sn)
+    expect(s.walk).toHaveLength(3)
+    expect(s.dirs.filter(d => !/^\d+$/.test(d))).toEqual([])
+    expect(fs.readdirSync(path.join(sn.root, 'locks'))).toEqual([])
+  })
+
   it.skipIf(needsRoot)('refuses to build on a snapshot that has a layer chainID as its name but is not that layer (needs root)', async () => {
     const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
     const img = threeLayers()

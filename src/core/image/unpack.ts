@@ -1,10 +1,13 @@
 import {randomBytes} from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import {Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
+import {acquireLock, type Lock} from '../store/lock.js'
 import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
-import {Hasher, type Digest} from './digest.js'
+import {digestHex, Hasher, type Digest} from './digest.js'
 import {commitExtract} from './import.js'
 import {decompressor} from './pipe.js'
 import type {Image, ImageLayer} from './source.js'
@@ -85,25 +88,31 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
     for (const layer of todo) {
       if (opts.signal?.aborted) throw new UnavailableError(`${image.source}: unpack interrupted`)
       const r = results[layer.index]!
-      // Once another unpack of the same layers has shown up, it may be ahead: use what it committed.
-      if (raced && (await committedOn(sn, r.chainId, parentOf(layer.index)))) {
-        r.status = 'reused'
-        opts.events?.start?.(layer, layers.length)
-        opts.events?.done?.(layer, layers.length, 'reused', 0)
-        continue
+      // One extraction per layer across processes: an unpack of the same layer waits for the one under way, then reuses it.
+      const lock = await layerLock(sn, r.chainId)
+      try {
+        // Another unpack may have committed this layer since we looked (under its lock, which we now hold): use it.
+        if ((lock || raced) && (await committedOn(sn, r.chainId, parentOf(layer.index)))) {
+          r.status = 'reused'
+          opts.events?.start?.(layer, layers.length)
+          opts.events?.done?.(layer, layers.length, 'reused', 0)
+          continue
+        }
+        const key = `extract-${unique()} ${r.chainId}`
+        await sn.prepare(key, parentOf(layer.index))
+        keys.set(layer.index, key)
+        const paths = await sn.layerPaths(key)
+        r.digest = await extract(paths, layer, layers.length, opts, sn.driver.name === 'overlayfs' ? 'overlay' : 'native')
+        if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
+          committed.push(r.chainId)
+        } else {
+          r.status = 'reused'
+          raced = true
+        }
+        keys.delete(layer.index)
+      } finally {
+        await lock?.release()
       }
-      const key = `extract-${unique()} ${r.chainId}`
-      await sn.prepare(key, parentOf(layer.index))
-      keys.set(layer.index, key)
-      const paths = await sn.layerPaths(key)
-      r.digest = await extract(paths, layer, layers.length, opts, sn.driver.name === 'overlayfs' ? 'overlay' : 'native')
-      if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
-        committed.push(r.chainId)
-      } else {
-        r.status = 'reused'
-        raced = true
-      }
-      keys.delete(layer.index)
     }
   } catch (err) {
     for (const key of keys.values()) await sn.remove(key).catch(() => {})
@@ -118,6 +127,22 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
     throw err
   }
   return {chainId: chain[chain.length - 1]!, layers: results}
+}
+
+/**
+ * The lock `<root>/<snapshotter>/locks/<chainID hex>` (proper-lockfile, as the
+ * metastore's: a killed holder's lock goes stale and is taken over). Null when
+ * it cannot be had (waited too long, unwritable): the unpack then goes on
+ * unlocked, and a race is still settled at commit (commitOrYield).
+ */
+async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | null> {
+  const dir = path.join(sn.root, 'locks')
+  try {
+    fs.mkdirSync(dir, {recursive: true})
+    return await acquireLock(path.join(dir, digestHex(chainId)))
+  } catch {
+    return null
+  }
 }
 
 /** Index of the highest layer whose chainID is already committed with the right parent; -1 if none. */
