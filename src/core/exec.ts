@@ -1,3 +1,4 @@
+import {spawn} from 'node:child_process'
 import {ExternalCommandError} from './errors.js'
 
 export interface RunOptions {
@@ -18,4 +19,104 @@ export async function run(command: string, args: readonly string[], opts: RunOpt
     if (e.code === 'ENOENT') throw new ExternalCommandError(command, args, `${command} is not installed or not on PATH`)
     throw new ExternalCommandError(command, args, e.stderr || e.shortMessage || String(err), e.exitCode)
   }
+}
+
+// Streaming counterpart of run(): the layer code feeds a child's
+// stdin from Node (tar -x) or reads its stdout (tar -c, compressors), which
+// run() cannot do. Same error contract: the tool's stderr in an ExternalCommandError.
+
+const MAX_STDERR = 64 * 1024
+
+export interface Child {
+  /** Write to the child's stdin, waiting for the pipe to drain; rejects if the child has gone. */
+  write(buf: Buffer): Promise<void>
+  end(): void
+  stdout: NodeJS.ReadableStream | null
+  /** Resolves when it exits 0; otherwise rejects with its stderr. */
+  done: Promise<void>
+  kill(): void
+}
+
+export class ChildGone extends Error {
+  constructor() {
+    super('the program exited before reading all of its input')
+  }
+}
+
+export function start(command: string, args: readonly string[], opts: {cwd?: string; stdout?: boolean; stdinFd?: number} = {}): Child {
+  const child = spawn(command, args, {
+    cwd: opts.cwd,
+    stdio: [opts.stdinFd ?? 'pipe', opts.stdout ? 'pipe' : 'ignore', 'pipe'],
+    env: {...process.env, LC_ALL: 'C'},
+  })
+  let stderr = ''
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (d: string) => {
+    if (stderr.length < MAX_STDERR) stderr += d
+  })
+  let gone = false
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', err => {
+      gone = true
+      const e = err as NodeJS.ErrnoException
+      reject(e.code === 'ENOENT' ? new ExternalCommandError(command, args, `${command} is not installed or not on PATH`) : new ExternalCommandError(command, args, String(err)))
+    })
+    child.on('close', code => {
+      gone = true
+      resolve(code)
+    })
+  })
+  const done = exited.then(code => {
+    if (code !== 0) throw new ExternalCommandError(command, args, stderr || (code === null ? 'killed by a signal' : ''), code ?? undefined)
+  })
+  done.catch(() => {})
+  child.stdin?.on('error', () => {
+    gone = true
+  })
+  return {
+    stdout: child.stdout,
+    done,
+    kill: () => {
+      if (!gone) child.kill('SIGKILL')
+    },
+    end: () => child.stdin?.end(),
+    write: async buf => {
+      if (gone || !child.stdin || child.stdin.destroyed) throw new ChildGone()
+      if (!child.stdin.write(buf)) {
+        await new Promise<void>((resolve, reject) => {
+          const onDrain = (): void => {
+            child.off('close', onClose)
+            resolve()
+          }
+          const onClose = (): void => {
+            child.stdin!.off('drain', onDrain)
+            reject(new ChildGone())
+          }
+          child.stdin!.once('drain', onDrain)
+          child.once('close', onClose)
+        })
+      }
+    },
+  }
+}
+
+/**
+ * Run `command`, feeding its stdin with `feed`. If feed throws, the child is
+ * killed and feed's error wins; if the child dies first, its own error wins.
+ */
+export async function feedInto(command: string, args: readonly string[], feed: (write: (b: Buffer) => Promise<void>) => Promise<void>, opts: {cwd?: string} = {}): Promise<void> {
+  const child = start(command, args, opts)
+  try {
+    await feed(child.write)
+    child.end()
+  } catch (err) {
+    if (!(err instanceof ChildGone)) {
+      child.kill()
+      await child.done.catch(() => {})
+      throw err
+    }
+    await child.done
+    throw new ExternalCommandError(command, args, 'exited before reading all of its input')
+  }
+  await child.done
 }

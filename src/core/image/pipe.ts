@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import {start, type Child} from '../layer/proc.js'
+import {start, type Child} from '../exec.js'
 import type {Compression} from './media-types.js'
 
 const found = new Map<string, boolean>()
@@ -24,7 +24,7 @@ export function onPath(cmd: string): boolean {
 
 /**
  * `pigz -dc` (or `gzip -dc` without pigz) / `zstd -dc` as a stream filter,
- * through the layer code's streaming runner (src/core/layer/proc.ts), which
+ * through the streaming runner in src/core/exec.ts, which
  * gives a plain stdout stream (execa adds its own stream handling on top).
  * Undefined for an uncompressed layer.
  */

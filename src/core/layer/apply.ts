@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
-import {feedInto} from './proc.js'
+import {feedInto} from '../exec.js'
 import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'

@@ -1,6 +1,6 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import {start} from './proc.js'
+import {start} from '../exec.js'
 
 // Node cannot read xattrs; getfattr (the attr package) reads many in one
 // process. Where it is missing, callers get null and do without.
