@@ -6,8 +6,9 @@ import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {isInUse, readMountinfo} from './mount.js'
 import {diskUsage} from './usage.js'
+import {LOCK_STALE_MS} from './store/lock.js'
 
-export type CleanupKind = 'orphan' | 'temp' | 'removing' | 'stale-mount' | 'temp-file'
+export type CleanupKind = 'orphan' | 'temp' | 'removing' | 'stale-mount' | 'temp-file' | 'stale-lock'
 
 export interface CleanupItem {
   kind: CleanupKind
@@ -44,7 +45,7 @@ function bytesOf(p: string): number {
  * What disagrees between disk and metadata under one snapshotter root:
  * directories no record points to, temp and half-removed directories of
  * dead processes, mount records whose mount is gone, temp files of killed
- * writers. Never a directory with a record, a mounted one, or one a live
+ * writers, layer locks of killed unpacks. Never a directory with a record, a mounted one, or one a live
  * process is still building.
  */
 export function planCleanup(root: string, db: Db): CleanupPlan {
@@ -94,6 +95,23 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     if (isAtomicTemp(name, DB_FILE)) {
       const full = path.join(root, name)
       plan.items.push({kind: 'temp-file', path: full, bytes: bytesOf(full)})
+    }
+  }
+  // Layer locks of unpack (`locks/<chainID>.lock`): a live holder refreshes its mtime, so one older than the stale time is a killed process's.
+  const locks = path.join(root, 'locks')
+  let lockNames: string[] = []
+  try {
+    lockNames = fs.readdirSync(locks)
+  } catch {
+    // none yet
+  }
+  for (const name of lockNames.sort()) {
+    if (!name.endsWith('.lock')) continue
+    const full = path.join(locks, name)
+    try {
+      if (Date.now() - fs.statSync(full).mtimeMs > LOCK_STALE_MS) plan.items.push({kind: 'stale-lock', path: full, bytes: 0})
+    } catch {
+      // released meanwhile
     }
   }
   return plan

@@ -165,3 +165,22 @@ describe('cleanup while other ctrsnap processes work', () => {
     expect((await s.cleanup({dryRun: true})).items).toEqual([])
   })
 })
+
+describe('cleanup of unpack layer locks', () => {
+  let root: ReturnType<typeof tempRoot>
+  beforeEach(() => { root = tempRoot() })
+  afterEach(() => root.cleanup())
+
+  it('removes a lock a killed unpack left (older than the stale time) and keeps a fresh one', async () => {
+    const s = openSnapshotter({root: root.dir, snapshotter: 'overlayfs'})
+    await s.prepare('a', '')
+    const locks = path.join(s.root, 'locks')
+    fs.mkdirSync(path.join(locks, 'dead.lock'), {recursive: true})
+    const old = new Date(Date.now() - 60_000)
+    fs.utimesSync(path.join(locks, 'dead.lock'), old, old)
+    fs.mkdirSync(path.join(locks, 'held.lock'))
+    const plan = await s.cleanup()
+    expect(plan.items).toEqual([{kind: 'stale-lock', path: path.join(locks, 'dead.lock'), bytes: 0}])
+    expect(fs.readdirSync(locks)).toEqual(['held.lock'])
+  })
+})

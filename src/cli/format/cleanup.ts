@@ -7,6 +7,7 @@ const WHAT: Record<string, string> = {
   removing: 'directory of an interrupted removal',
   'stale-mount': 'mount record whose mount is gone',
   'temp-file': 'temp file of an interrupted write',
+  'stale-lock': 'layer lock of a killed unpack',
 }
 
 /** One line per item, then the total: what cleanup removed, or with a dry run would remove. */
