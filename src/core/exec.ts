@@ -1,5 +1,29 @@
 import {spawn} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
 import {ExternalCommandError} from './errors.js'
+
+const notInstalled = (command: string, args: readonly string[]): ExternalCommandError =>
+  new ExternalCommandError(command, args, `${command} is not installed or not on PATH`)
+
+const found = new Map<string, boolean>()
+
+/** Whether `command` is an executable on PATH (checked once per process): picks pigz over gzip, finds getfattr. */
+export function onPath(command: string): boolean {
+  let hit = found.get(command)
+  if (hit === undefined) {
+    hit = (process.env.PATH ?? '/usr/bin:/bin').split(':').some(dir => {
+      try {
+        fs.accessSync(path.join(dir || '.', command), fs.constants.X_OK)
+        return true
+      } catch {
+        return false
+      }
+    })
+    found.set(command, hit)
+  }
+  return hit
+}
 
 export interface RunOptions {
   cwd?: string
@@ -16,7 +40,7 @@ export async function run(command: string, args: readonly string[], opts: RunOpt
     return result.stdout
   } catch (err) {
     const e = err as {code?: string; stderr?: string; exitCode?: number; shortMessage?: string}
-    if (e.code === 'ENOENT') throw new ExternalCommandError(command, args, `${command} is not installed or not on PATH`)
+    if (e.code === 'ENOENT') throw notInstalled(command, args)
     throw new ExternalCommandError(command, args, e.stderr || e.shortMessage || String(err), e.exitCode)
   }
 }
@@ -49,6 +73,10 @@ export function start(command: string, args: readonly string[], opts: {cwd?: str
     stdio: [opts.stdinFd ?? 'pipe', opts.stdout ? 'pipe' : 'ignore', 'pipe'],
     env: {...process.env, LC_ALL: 'C'},
   })
+  // Node discards the stdout of a child that exits before anyone reads it; a
+  // short-lived compressor can finish before its consumer starts. A 'readable'
+  // listener marks the output as spoken for.
+  child.stdout?.on('readable', () => {})
   let stderr = ''
   child.stderr!.setEncoding('utf8')
   child.stderr!.on('data', (d: string) => {
@@ -59,7 +87,7 @@ export function start(command: string, args: readonly string[], opts: {cwd?: str
     child.on('error', err => {
       gone = true
       const e = err as NodeJS.ErrnoException
-      reject(e.code === 'ENOENT' ? new ExternalCommandError(command, args, `${command} is not installed or not on PATH`) : new ExternalCommandError(command, args, String(err)))
+      reject(e.code === 'ENOENT' ? notInstalled(command, args) : new ExternalCommandError(command, args, String(err)))
     })
     child.on('close', code => {
       gone = true

@@ -5,14 +5,12 @@ import path from 'node:path'
 import {FailedPreconditionError, InvalidArgumentError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
 import {checkMountable, mountAll, unmount} from '../mount.js'
-import {run} from '../exec.js'
 import {snapshotsDir} from '../drivers/layout.js'
 import type {Mount} from '../snapshotter.js'
-import * as q from '../store/snapshots.js'
-import {start, type Child} from '../exec.js'
+import {onPath, run, start, type Child} from '../exec.js'
 import {BLOCK, entryHeader, TarRewriter, type TarEntry} from './tar.js'
 import {OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX} from './whiteout.js'
-import {onPath, xattrIndex, type XattrIndex} from './xattr.js'
+import {xattrIndex, type XattrIndex} from './xattr.js'
 
 export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const
 export type Compression = (typeof COMPRESSIONS)[number]
@@ -359,11 +357,9 @@ async function writeTreeDiff(newer: string | null, older: string | null, write: 
 /** Run fn over the tree a snapshot presents ('' = empty), mounting overlay chains read-only for the duration. */
 async function withTree<T>(snap: LocalSnapshotter, key: string, fn: (dir: string | null) => Promise<T>): Promise<T> {
   if (key === '') return fn(null)
-  const p = await snap.layerPaths(key)
-  // layerPaths() gives a committed native snapshot no directory of its own, though it has one (reported).
-  const own = p.own ?? (p.kind === 'Committed' ? snap.driver.layerPath(q.getRecord(await snap.store.read(), key)!.id) : null)
-  if (snap.name === 'native') return fn(own ?? p.parents[0] ?? null)
-  const layers = [...(own ? [own] : []), ...p.parents]
+  const {own, parents} = await snap.layerPaths(key)
+  if (snap.name === 'native') return fn(own ?? parents[0] ?? null)
+  const layers = [...(own ? [own] : []), ...parents]
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrsnap-diff-'))
   const target = path.join(tmp, 'merged')
   fs.mkdirSync(target)

@@ -1,20 +1,8 @@
-import fs from 'node:fs'
-import path from 'node:path'
-import {start} from '../exec.js'
+import {onPath, start} from '../exec.js'
 
 // Node cannot read xattrs; getfattr (the attr package) reads many in one
 // process. Where it is missing, callers get null and do without.
 
-export function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '').split(':').some(d => {
-    try {
-      fs.accessSync(path.join(d || '.', bin), fs.constants.X_OK)
-      return true
-    } catch {
-      return false
-    }
-  })
-}
 
 /** Path (as given to getfattr, latin1) -> its xattrs as sorted `name=0xhex` lines, overlayfs' own left out. */
 export type XattrIndex = Map<string, string>

@@ -107,7 +107,7 @@ function checkHeader(buf: Buffer, file: string): void {
   }
 }
 
-async function load(file: string): Promise<{db: Database; changed: boolean; buf: Buffer | undefined}> {
+async function load(file: string): Promise<{db: Database; buf: Buffer | undefined}> {
   let buf: Buffer | undefined
   try {
     buf = fs.readFileSync(file)
@@ -115,10 +115,10 @@ async function load(file: string): Promise<{db: Database; changed: boolean; buf:
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError('read', file, err)
   }
   if (buf !== undefined) checkHeader(buf, file)
-  return {...open(await loadSqlJs(), buf, file), buf}
+  return {db: open(await loadSqlJs(), buf, file), buf}
 }
 
-function open(SQL: SqlJsStatic, buf: Buffer | undefined, file: string): {db: Database; changed: boolean} {
+function open(SQL: SqlJsStatic, buf: Buffer | undefined, file: string): Database {
   let db: Database
   try {
     db = new SQL.Database(buf)
@@ -128,8 +128,8 @@ function open(SQL: SqlJsStatic, buf: Buffer | undefined, file: string): {db: Dat
     throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (${(err as Error).message})`, {cause: err})
   }
   try {
-    const changed = migrate(db, file)
-    return {db, changed: changed || buf === undefined}
+    migrate(db, file)
+    return db
   } catch (err) {
     db.close()
     throw err
@@ -182,7 +182,7 @@ export class Metastore {
   async read(): Promise<Db> {
     const {db: raw, buf} = await load(this.file)
     const SQL = await loadSqlJs()
-    const db = new Db(raw, () => open(SQL, buf, this.file).db)
+    const db = new Db(raw, () => open(SQL, buf, this.file))
     trackRead(db)
     return db
   }
