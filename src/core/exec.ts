@@ -56,6 +56,8 @@ export interface Child {
   write(buf: Buffer): Promise<void>
   end(): void
   stdout: NodeJS.ReadableStream | null
+  /** For event-driven writers (streamInto); write() is the awaitable way. */
+  stdin: NodeJS.WritableStream | null
   /** Resolves when it exits 0; otherwise rejects with its stderr. */
   done: Promise<void>
   kill(): void
@@ -103,6 +105,7 @@ export function start(command: string, args: readonly string[], opts: {cwd?: str
   })
   return {
     stdout: child.stdout,
+    stdin: child.stdin,
     done,
     kill: () => {
       if (!gone) child.kill('SIGKILL')
@@ -147,4 +150,95 @@ export async function feedInto(command: string, args: readonly string[], feed: (
     throw new ExternalCommandError(command, args, 'exited before reading all of its input')
   }
   await child.done
+}
+
+/** What streamInto does with each chunk: write what the child gets (possibly holding bytes back); return true to stop reading. */
+export interface StreamFilter {
+  chunk(chunk: Buffer, write: (b: Buffer) => void): boolean
+  /** The input ended (not called after chunk() returned true). */
+  end(write: (b: Buffer) => void): void
+}
+
+/**
+ * Run `command` with `input` fed to its stdin through `filter`, driven by
+ * stream events with synchronous writes and pause/resume for backpressure:
+ * no promise per chunk, which over a layer's thousands of chunks was most of
+ * the cost of carrying it. Errors as feedInto. On return the input is left
+ * paused, with whatever the filter did not take still in it.
+ */
+export function streamInto(command: string, args: readonly string[], input: NodeJS.ReadableStream, filter: StreamFilter, opts: {cwd?: string} = {}): Promise<void> {
+  const child = start(command, args, opts)
+  const sink = child.stdin!
+  return new Promise<void>((resolve, reject) => {
+    let settled = false
+    let closing = false
+    let blocked = false
+    const write = (b: Buffer): void => {
+      if (b.length > 0 && !sink.write(b)) blocked = true
+    }
+    const detach = (): void => {
+      input.off('data', onData)
+      input.off('end', onEnd)
+      input.off('error', fail)
+      input.pause()
+    }
+    const settle = (err?: unknown): void => {
+      if (settled) return
+      settled = true
+      detach()
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    function fail(err: unknown): void {
+      if (settled) return
+      detach()
+      child.kill()
+      child.done.catch(() => {}).finally(() => settle(err))
+    }
+    const close = (): void => {
+      closing = true
+      detach()
+      child.end()
+      child.done.then(() => settle(), settle)
+    }
+    function onData(data: Buffer | string): void {
+      const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+      let stop: boolean
+      try {
+        stop = filter.chunk(chunk, write)
+      } catch (err) {
+        return fail(err)
+      }
+      if (stop) return close()
+      if (blocked) {
+        input.pause()
+        sink.once('drain', () => {
+          blocked = false
+          if (!settled && !closing) input.resume()
+        })
+      }
+    }
+    function onEnd(): void {
+      try {
+        filter.end(write)
+      } catch (err) {
+        return fail(err)
+      }
+      close()
+    }
+    // The child leaving before its input is done: its own error, else that it stopped reading.
+    child.done.then(
+      () => {
+        if (!closing) fail(new ExternalCommandError(command, args, 'exited before reading all of its input'))
+      },
+      err => {
+        if (!closing) fail(err)
+        else settle(err)
+      },
+    )
+    input.on('data', onData)
+    input.once('end', onEnd)
+    input.once('error', fail)
+    input.resume()
+  })
 }

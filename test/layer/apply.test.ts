@@ -338,14 +338,16 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     }
   })
 
-  it('bytes after the end marker are drained, not extracted', async () => {
+  it('stops at the end marker: what follows is neither extracted nor read (streamLayer hashes it)', async () => {
     const target = mk('t')
-    const tar = Buffer.concat([buildTar([file('a', 'x')]), buildTar([file('b', 'y')])])
+    const first = buildTar([file('a', 'x')])
+    const tar = Buffer.concat([first, buildTar([file('b', 'y')])])
     let read = 0
     const s = streamOf(tar, 100)
     s.on('data', (c: Buffer) => (read += c.length))
     await applyLayer(s, {format: 'overlay', target, parents: []})
-    expect(read).toBe(tar.length)
     expect(fs.readdirSync(target)).toEqual(['a'])
+    expect(read).toBeLessThan(first.length)
+    expect(s.readableEnded).toBe(false)
   })
 })

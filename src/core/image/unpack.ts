@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import {Readable} from 'node:stream'
+import {PassThrough, type Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import type {LocalSnapshotter} from '../local.js'
 import {acquireLock, type Lock} from '../store/lock.js'
@@ -10,6 +10,7 @@ import {chainIds} from './chain-id.js'
 import {digestHex, Hasher, type Digest} from './digest.js'
 import {commitExtract} from './import.js'
 import {decompressor} from './pipe.js'
+import {ChildGone} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
 
 /** The layer applier's contract (src/core/layer/apply.ts): an uncompressed tar into `target`, confined to it. */
@@ -219,38 +220,74 @@ export async function streamLayer(
   const onAbort = (): void => abort()
   opts.signal?.addEventListener('abort', onAbort)
 
-  // Compressed side: blob -> hash -> decompressor's stdin.
+  // Both sides are driven by stream events with pause/resume, not by async
+  // iteration: a promise per chunk on each side cost more than the hashing.
+  // Compressed side: blob -> hash -> the decompressor's stdin.
   const upstream = dec
-    ? (async () => {
-        for await (const chunk of src as AsyncIterable<Buffer>) {
+    ? new Promise<void>((resolve, reject) => {
+        const stdin = dec.stdin!
+        src.on('data', (chunk: Buffer) => {
           blob.update(chunk)
           opts.onBytes?.(chunk.length)
-          await dec.write(chunk)
-        }
-        dec.end()
-        readAll = true
-      })()
+          if (!stdin.write(chunk)) {
+            src.pause()
+            stdin.once('drain', () => src.resume())
+          }
+        })
+        src.once('end', () => {
+          readAll = true
+          dec.end()
+          resolve()
+        })
+        src.once('error', reject)
+        // The decompressor gone before it had everything (corrupt data, killed): its own error says why.
+        dec.done.finally(() => {
+          if (readAll) return
+          src.destroy()
+          reject(new ChildGone())
+        }).catch(() => {})
+      })
     : Promise.resolve()
-  // Uncompressed side, pulled by the consumer chunk by chunk (object mode: no
-  // re-buffering); the iterator leaves `raw` open if the consumer stops early.
+  // Uncompressed side: hashed here, then handed on through `out`. Whatever the
+  // consumer leaves unread (tar stops at its end marker) still counts for the
+  // diffID, so once it has settled the rest is read and hashed regardless, even
+  // when extraction failed: a corrupt blob or stream (digest, decompressor)
+  // explains a failed extraction, not the reverse.
   const raw = (dec ? dec.stdout! : src) as Readable
-  const take = (chunk: Buffer): void => {
-    diff.update(chunk)
-    if (!dec) opts.onBytes?.(chunk.length)
-  }
-  const hashed = async function* (): AsyncGenerator<Buffer> {
-    for await (const chunk of raw.iterator({destroyOnReturn: false}) as AsyncIterable<Buffer>) {
-      take(chunk)
-      yield chunk
-    }
-  }
-  const applied = Promise.resolve().then(() => consume(Readable.from(hashed())))
-  // Whatever the consumer left unread (tar stops at its end marker) still counts
-  // for the diffID. Read to the end even when extraction failed: a corrupt blob
-  // or stream (digest, decompressor) explains a failed extraction, not the reverse.
-  const pumped = applied.catch(() => {}).then(async () => {
-    for await (const chunk of raw as AsyncIterable<Buffer>) take(chunk)
-    if (!dec) readAll = true
+  const out = new PassThrough({highWaterMark: 1 << 20})
+  let consumed = false
+  // start()'s placeholder 'readable' listener would keep the stream from flowing.
+  raw.removeAllListeners('readable')
+  const pumped = new Promise<void>((resolve, reject) => {
+    raw.on('data', (chunk: Buffer) => {
+      diff.update(chunk)
+      if (!dec) opts.onBytes?.(chunk.length)
+      if (consumed || out.destroyed) return
+      if (!out.write(chunk)) {
+        raw.pause()
+        out.once('drain', () => raw.resume())
+      }
+    })
+    raw.once('end', () => {
+      if (!dec) readAll = true
+      out.end()
+      resolve()
+    })
+    raw.once('error', err => {
+      out.destroy(err)
+      reject(err)
+    })
+    // Destroyed without an end (an abort): the consumer must not wait for more.
+    raw.once('close', () => {
+      if (!raw.readableEnded) out.destroy(new UnavailableError(`${what}: unpack interrupted`))
+      resolve()
+    })
+  })
+  const applied = Promise.resolve().then(() => consume(out))
+  applied.catch(() => {}).finally(() => {
+    consumed = true
+    if (!out.destroyed) out.destroy()
+    raw.resume()
   })
   const decDone = dec ? dec.done.catch(err => {
     if (!aborted) throw err

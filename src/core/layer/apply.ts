@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
-import {feedInto} from '../exec.js'
+import {feedInto, streamInto} from '../exec.js'
 import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'
@@ -147,35 +147,36 @@ function tarArgs(dir: string, layer: boolean): string[] {
  */
 async function extract(input: NodeJS.ReadableStream, dir: string, index: LayerIndex, tail: (index: LayerIndex) => Buffer[] = () => []): Promise<void> {
   const scanner = new TarScanner(e => index.add(e))
-  await feedInto('tar', tarArgs(dir, true), async write => {
-    // Bytes of a header block begun in an earlier chunk, not yet sent: they may be the end marker.
-    let held: Buffer | null = null
-    let ended = false
-    const finish = async (): Promise<void> => {
-      ended = true
-      for (const b of tail(index)) await write(b)
-      await write(EOA)
-    }
-    for await (const data of input as AsyncIterable<Buffer | string>) {
-      // Past the end marker tar reads nothing more; the rest is drained so a caller hashing the stream sees all of it.
-      if (ended) continue
-      const chunk = typeof data === 'string' ? Buffer.from(data, 'latin1') : data
+  // Bytes of a header block begun in an earlier chunk, not yet sent: they may be the end marker.
+  let held: Buffer | null = null
+  const finish = (write: (b: Buffer) => void): void => {
+    for (const b of tail(index)) write(b)
+    write(EOA)
+  }
+  await streamInto('tar', tarArgs(dir, true), input, {
+    chunk(chunk, write) {
       const n = scanner.push(chunk)
       const heldLen: number = held?.length ?? 0
       // Of held + chunk[0, n), everything but the end marker or a header block still incomplete goes to tar now.
       const keep = scanner.done ? BLOCK : scanner.partialBlock
       const send: number = heldLen + n - keep
-      if (held && send > 0) await write(send >= heldLen ? held : held.subarray(0, send))
-      if (send > heldLen) await write(n === chunk.length && send - heldLen === n ? chunk : chunk.subarray(0, send - heldLen))
+      if (held && send > 0) write(send >= heldLen ? held : held.subarray(0, send))
+      if (send > heldLen) write(n === chunk.length && send - heldLen === n ? chunk : chunk.subarray(0, send - heldLen))
       if (scanner.done) {
+        // Past the end marker tar reads nothing more; the caller (streamLayer) still hashes the rest.
         held = null
-        await finish()
-      } else if (keep === 0) held = null
+        finish(write)
+        return true
+      }
+      if (keep === 0) held = null
       else held = send >= heldLen ? chunk.subarray(n - keep, n) : Buffer.concat([held!.subarray(Math.max(send, 0)), chunk.subarray(0, n)])
-    }
-    scanner.end()
-    // A layer without an end marker (tolerated, as Go and GNU tar do).
-    if (!ended) await finish()
+      return false
+    },
+    end(write) {
+      scanner.end()
+      // A layer without an end marker (tolerated, as Go and GNU tar do).
+      finish(write)
+    },
   })
 }
 
