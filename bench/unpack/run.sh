@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Unpack benchmark: ctrsnap unpack vs the floor (`pigz -dc | tar -x` of the same
-# layers, one after another) vs containerd 1.6 (`ctr images import`, which
+# layers, one after another), vs the least a Node-in-the-data-path design does
+# (pump.mjs), vs containerd 1.6 (`ctr images import`, which
 # ingests and unpacks), on the image gen.mjs makes (7 gzip layers, ~147 MiB,
 # ~8,200 files). Everything writes to tmpfs so the disk's noise stays out.
 # Needs root, hyperfine, pigz, containerd/ctr. Usage: bench/unpack/run.sh [RUNS]
@@ -27,8 +28,14 @@ mkdir -p "$out"
 hyperfine --runs "$runs" --warmup 1 --export-json "$out/unpack.json" --export-markdown "$out/unpack.md" \
   -n 'floor: pigz -dc | tar -x, layer by layer' --prepare "rm -rf $B/mnt/floor" \
     "$here/floor.sh $B/image.layers $B/mnt/floor" \
+  -n 'pump: pigz -dc | Node (sha256 x2) | tar -x, layer by layer' --prepare "rm -rf $B/mnt/pump" \
+    "node $here/pump.mjs $B/image.layers $B/mnt/pump" \
   -n 'ctrsnap unpack (overlayfs)' --prepare "rm -rf $B/mnt/root" \
     "node $repo/bin/run.js unpack --root $B/mnt/root --snapshotter overlayfs -q $B/image.tar" \
+  -n 'ctrsnap unpack --jobs 1 (overlayfs)' --prepare "rm -rf $B/mnt/root" \
+    "node $repo/bin/run.js unpack --root $B/mnt/root --snapshotter overlayfs -q --jobs 1 $B/image.tar" \
+  -n 'ctrsnap unpack of the OCI layout directory (overlayfs)' --prepare "rm -rf $B/mnt/root" \
+    "node $repo/bin/run.js unpack --root $B/mnt/root --snapshotter overlayfs -q $B/image" \
   -n 'ctrsnap unpack (native)' --prepare "rm -rf $B/mnt/root" \
     "node $repo/bin/run.js unpack --root $B/mnt/root --snapshotter native -q $B/image.tar" \
   -n 'containerd 1.6: ctr images import (overlayfs)' --prepare "$ctr_rm" \

@@ -64,9 +64,13 @@ function parseMessage(e: ParseErrorShape): string {
       if (reasons.length > 0) return oneLine(reasons.join('; '))
     }
     // falls through
-    default:
+    default: {
+      // A flag value oclif's own parser refused: "Parsing --jobs \n\tExpected an integer ...".
+      const parsing = /^Parsing (--\S+)\s*\n\s*(.+)/.exec(e.message)
+      if (parsing) return oneLine(`${parsing[1]}: ${parsing[2]!.charAt(0).toLowerCase()}${parsing[2]!.slice(1)}`)
       // oclif's messages may span lines ("See more help with --help"): keep the first meaningful one.
       return oneLine(e.message.split('\n').filter(l => l.trim() && !l.includes('--help') && !/following errors? occurred/.test(l))[0] ?? e.message)
+    }
   }
 }
 

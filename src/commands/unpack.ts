@@ -4,8 +4,8 @@ import {createProgress, unpackJson} from '../cli/format/progress.js'
 import {makeTempDir} from '../core/drivers/layout.js'
 import {hostPlatform, parsePlatform} from '../core/image/platform.js'
 import {openImage} from '../core/image/source.js'
-import {unpackImage} from '../core/image/unpack.js'
-import {applyLayer} from '../core/layer/apply.js'
+import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
+import {stageLayer} from '../core/layer/apply.js'
 
 export default class Unpack extends BaseCommand<typeof Unpack> {
   static override summary = 'Unpack an image from disk into a chain of committed snapshots named by chainID.'
@@ -14,7 +14,7 @@ export default class Unpack extends BaseCommand<typeof Unpack> {
 Each layer becomes the committed snapshot named by its chainID, on the previous layer's, labelled ctrsnap.io/uncompressed=<diffID> and ctrsnap.io/digest=<blob digest>. Layers already unpacked are reused. Blob digests and sizes are checked against the manifest and uncompressed digests against the config's diff_ids while the layer streams; on any failure the snapshots this run made are removed.
 
 Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progress goes to stderr.`
-  static override usage = 'unpack [--platform OS/ARCH[/VARIANT]] [--quiet] [--json] SOURCE'
+  static override usage = 'unpack [--platform OS/ARCH[/VARIANT]] [--jobs N] [--quiet] [--json] SOURCE'
   static override enableJsonFlag = true
   static override examples = [
     '<%= config.bin %> unpack ./layout:latest',
@@ -29,6 +29,7 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
   static override flags = {
     platform: Flags.string({summary: 'Platform to unpack from an image index, os/arch[/variant]; default: the host.', helpValue: 'OS/ARCH[/VARIANT]'}),
     quiet: Flags.boolean({char: 'q', summary: 'Print no progress on stderr.'}),
+    jobs: Flags.integer({char: 'j', min: 1, max: MAX_CONCURRENT, summary: `Layers to stream at once; they still commit in order. Default: one per CPU, at most ${MAX_CONCURRENT}.`, helpValue: 'N'}),
   }
 
   async run(): Promise<void> {
@@ -42,7 +43,7 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
     const stop = (): void => ctl.abort()
     process.on('SIGINT', stop).on('SIGTERM', stop)
     try {
-      const res = await unpackImage(sn, image, {apply: applyLayer, events: progress, signal: ctl.signal})
+      const res = await unpackImage(sn, image, {stage: stageLayer, concurrency: this.flags.jobs, events: progress, signal: ctl.signal})
       progress.finish()
       if (this.jsonEnabled()) return this.json(unpackJson(res.layers))
       this.out(`${res.chainId}\n`)

@@ -1,4 +1,4 @@
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -211,22 +211,4 @@ export function archive(files: Map<string, Buffer>): Buffer {
   const dirs = new Set<string>()
   for (const p of files.keys()) for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.add(d)
   return tar([...[...dirs].sort().map(d => ({name: `${d}/`, type: 'dir' as const})), ...[...files].map(([name, content]) => ({name, content}))])
-}
-
-/**
- * Stand-in for src/core/layer/apply.ts while it does not exist yet: plain
- * GNU tar into the target (no whiteouts, no confinement). Tests prefer the real one.
- */
-export async function loadApply(): Promise<(tar: NodeJS.ReadableStream, opts: {format: 'overlay' | 'native'; target: string; parents: string[]}) => Promise<void>> {
-  const real = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/core/layer/apply.ts')
-  if (fs.existsSync(real)) return (await import(real)).applyLayer
-  return (stream, opts) =>
-    new Promise((resolve, reject) => {
-      const p = spawn('tar', ['-x', '--numeric-owner', '-C', opts.target], {stdio: ['pipe', 'ignore', 'pipe']})
-      let err = ''
-      p.stderr.on('data', d => (err += d))
-      p.stdin.on('error', () => {})
-      stream.pipe(p.stdin)
-      p.on('close', code => (code === 0 ? resolve() : reject(new Error(`tar: ${err}`))))
-    })
 }

@@ -5,6 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {BIN, ctrsnap} from '../helpers/cli.js'
 import {archive, buildImage, dockerSaveFiles, expectedChainIds, ociLayoutFiles, writeFiles, type BuiltImage} from '../helpers/image.js'
 import {canMount, tempRoot} from '../helpers/root.js'
+import {openSnapshotter} from '../../src/core/open.js'
 
 // End to end through the built CLI (npm run build first). Root is needed for
 // the owners, devices and xattrs the layer applier writes, not for mounts.
@@ -153,8 +154,61 @@ describe('ctrsnap unpack errors', () => {
     expect(unsupported.exitCode).toBe(6)
     expect(unsupported.stderr).toMatch(/^ctrsnap: .*lz4: layer 1 \(sha256:[a-f0-9]{64}\): unsupported layer media type "application\/vnd.oci.image.layer.v1.tar\+lz4" \(supported: .*\)\n$/)
 
+    const jobs = await run(['unpack', '--jobs', '9', path.join(tmp.dir, 'nope')])
+    expect([jobs.exitCode, jobs.stderr.split('\n')[0]]).toEqual([2, 'ctrsnap: --jobs: expected an integer less than or equal to 4 but received: 9'])
+
     const json = await run(['unpack', '--json', path.join(tmp.dir, 'nope')])
     expect(json.exitCode).toBe(3)
     expect(JSON.parse(json.stdout).error.kind).toBe('not-found')
+  })
+})
+
+const NOTHING_TO_CLEAN = 'would reclaim 0 items, 0.0 B\n'
+
+describe('ctrsnap unpack killed (SIGKILL) mid-way', () => {
+  it.skipIf(!canMount)('leaves only its own staging and extract key; cleanup takes the staging, rm the key, and unpack again completes the chain (needs root)', async () => {
+    // Big incompressible layers, so the kill lands while layers are streaming.
+    const big = (seed: number): Buffer => {
+      const b = Buffer.alloc(24 << 20)
+      for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((Math.imul(i + seed, 2654435761) ^ (i >>> 7)) >>> 0, i)
+      return b
+    }
+    const img = buildImage([0, 1, 2, 3].map(i => ({entries: [{name: `f${i}`, content: big(i)}], compression: 'gzip' as const})))
+    const dir = writeFiles(path.join(tmp.dir, 'img'), ociLayoutFiles([{image: img}]))
+    const chain = expectedChainIds(img.layers.map(l => l.diffId))
+    const child = execa('node', [BIN, 'unpack', '--jobs', '2', dir], {env: {CTRSNAP_ROOT: root, CTRSNAP_SNAPSHOTTER: 'overlayfs', DEBUG: ''}, reject: false})
+    // Killed once the first layer is in (its progress line), while the next ones stream.
+    await new Promise<void>(resolve => {
+      child.stderr!.on('data', (d: Buffer) => {
+        if (d.toString().includes('(1/4)')) resolve()
+      })
+      void child.then(() => resolve())
+    })
+    child.kill('SIGKILL')
+    const killed = await child
+    expect(killed.signal).toBe('SIGKILL')
+
+    const snapshots = path.join(root, 'overlayfs', 'snapshots')
+    const ls = JSON.parse((await run(['ls', '--json'])).stdout) as {name: string; kind: string; parent: string}[]
+    // What it committed are whole layers of the chain, in order; at most one extract key is left, active.
+    const committed = ls.filter(s => s.kind === 'Committed').map(s => s.name)
+    expect(committed.length).toBeGreaterThanOrEqual(1)
+    expect(committed.sort()).toEqual(chain.slice(0, committed.length).sort())
+    const keys = ls.filter(s => s.kind !== 'Committed')
+    for (const k of keys) expect(k.name).toMatch(/^extract-\S+ sha256:[a-f0-9]{64}$/)
+
+    const cleaned = await run(['cleanup'])
+    expect(cleaned.exitCode).toBe(0)
+    expect(fs.readdirSync(snapshots).filter(d => !/^\d+$/.test(d))).toEqual([])
+    expect((await run(['cleanup', '--dry-run'])).stdout).toBe(NOTHING_TO_CLEAN)
+    for (const k of keys) expect((await run(['rm', k.name])).exitCode).toBe(0)
+
+    // The killed run's layer locks go stale after CTRSNAP_LOCK_STALE_MS (at least 5 s); then they are taken over.
+    const again = await ctrsnap(['unpack', '-q', dir], {root, snapshotter: 'overlayfs', env: {CTRSNAP_LOCK_STALE_MS: '5000'}})
+    expect([again.exitCode, again.stdout]).toEqual([0, `${chain[3]}\n`])
+    const after = JSON.parse((await run(['ls', '--json'])).stdout) as {name: string}[]
+    expect(after.map(s => s.name).sort()).toEqual([...chain].sort())
+    const top = await openSnapshotter({root, snapshotter: 'overlayfs'}).layerPaths(chain[3]!)
+    expect(fs.readFileSync(path.join(top.own!, 'f3')).equals(big(3))).toBe(true)
   })
 })

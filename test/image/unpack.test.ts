@@ -4,19 +4,19 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {openSnapshotter} from '../../src/core/open.js'
 import {openImage} from '../../src/core/image/source.js'
-import {LABEL_DIGEST, LABEL_UNCOMPRESSED, streamLayer, unpackImage, type ApplyLayer} from '../../src/core/image/unpack.js'
+import {LABEL_DIGEST, LABEL_UNCOMPRESSED, streamLayer, unpackImage, type StageLayer} from '../../src/core/image/unpack.js'
+import {stageLayer} from '../../src/core/layer/apply.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
-import {buildImage, expectedChainIds, loadApply, ociLayoutFiles, writeFiles, type BuiltImage, type LayoutEntry} from '../helpers/image.js'
+import {buildImage, expectedChainIds, ociLayoutFiles, writeFiles, type BuiltImage, type LayoutEntry} from '../helpers/image.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 const amd64 = {os: 'linux', architecture: 'amd64'}
 
 let tmp: {dir: string; cleanup: () => void}
-let apply: ApplyLayer
+const stage: StageLayer = stageLayer
 beforeEach(async () => {
   tmp = tempRoot('ctrsnap-unpack-')
-  apply = await loadApply()
 })
 afterEach(() => tmp.cleanup())
 
@@ -31,10 +31,11 @@ function layout(name: string, entries: LayoutEntry[]): string {
   return writeFiles(path.join(tmp.dir, name), ociLayoutFiles(entries))
 }
 
-async function unpack(sn: LocalSnapshotter, spec: string) {
+// Every layer of the test images streams at once unless a test says otherwise, whatever the machine's CPUs.
+async function unpack(sn: LocalSnapshotter, spec: string, concurrency = 3) {
   const image = await openImage(spec, {platform: amd64, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
   try {
-    return await unpackImage(sn, image, {apply})
+    return await unpackImage(sn, image, {stage, concurrency})
   } finally {
     image.close()
   }
@@ -74,6 +75,38 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     else expect(fs.existsSync(path.join(top, 'usr'))).toBe(false)
   })
 
+  for (const concurrency of [1, 3]) {
+    it.skipIf(needsRoot)(`streams ${concurrency} layer(s) at once and still commits them in order (needs root)`, async () => {
+      const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+      const img = threeLayers()
+      let inFlight = 0
+      let most = 0
+      const watching: StageLayer = async (t, o) => {
+        most = Math.max(most, ++inFlight)
+        // Long enough for every layer allowed to start to have started.
+        await new Promise(r => setTimeout(r, 100))
+        try {
+          return await stage(t, o)
+        } finally {
+          inFlight--
+        }
+      }
+      const image = await openImage(layout('img', [{image: img}]), {platform: amd64, tempDir: () => tmp.dir})
+      const res = await unpackImage(sn, image, {stage: watching, concurrency})
+      expect(most).toBe(concurrency)
+      const chain = expectedChainIds(img.layers.map(l => l.diffId))
+      expect(res.chainId).toBe(chain[2])
+      const infos = await sn.walk()
+      expect(infos.map(i => [i.name, i.kind, i.parent]).sort()).toEqual(chain.map((c, i) => [c, 'Committed', i === 0 ? '' : chain[i - 1]]).sort())
+      expect(fs.readdirSync(path.join(sn.root, 'snapshots')).filter(d => !/^\d+$/.test(d))).toEqual([])
+      // Each layer's own content, in its own snapshot.
+      const own = (await sn.layerPaths(chain[2]!)).own!
+      expect(fs.readFileSync(path.join(own, 'app/main'), 'utf8')).toBe('main')
+      if (snapshotter === 'overlayfs') expect(fs.existsSync(path.join(own, 'etc'))).toBe(false)
+      else expect(fs.readFileSync(path.join(own, 'etc/os'), 'utf8')).toBe('base\n')
+    })
+  }
+
   it.skipIf(needsRoot)('reuses existing layers: a second unpack extracts nothing, a shared base is not extracted again (needs root)', async () => {
     const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
     const img = threeLayers()
@@ -81,19 +114,19 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     await unpack(sn, dir)
     const before = await state(sn)
     let calls = 0
-    const counting: ApplyLayer = (t, o) => {
+    const counting: StageLayer = (t, o) => {
       calls++
-      return apply(t, o)
+      return stage(t, o)
     }
     const image = await openImage(dir, {platform: amd64, tempDir: () => tmp.dir})
-    const again = await unpackImage(sn, image, {apply: counting})
+    const again = await unpackImage(sn, image, {stage: counting})
     expect(calls).toBe(0)
     expect(again.layers.map(l => l.status)).toEqual(['reused', 'reused', 'reused'])
     expect(await state(sn)).toEqual(before)
     // Same first two layers, a new third: only the third is extracted.
     const child = buildImage([{entries: [{name: 'etc/', type: 'dir'}, {name: 'etc/os', content: 'base\n'}, {name: 'bin/', type: 'dir'}, {name: 'bin/sh', content: '#!', mode: 0o755}]}, {entries: [{name: 'usr/', type: 'dir'}, {name: 'usr/lib', content: 'lib'.repeat(10000)}], compression: 'zstd'}, {entries: [{name: 'other', content: 'o'}]}])
     const image2 = await openImage(layout('child', [{image: child}]), {platform: amd64, tempDir: () => tmp.dir})
-    const r2 = await unpackImage(sn, image2, {apply: counting})
+    const r2 = await unpackImage(sn, image2, {stage: counting})
     expect(calls).toBe(1)
     expect(r2.layers.map(l => l.status)).toEqual(['reused', 'reused', 'extracted'])
     expect((await sn.stat(r2.chainId)).parent).toBe(expectedChainIds(img.layers.map(l => l.diffId))[1])
@@ -116,16 +149,16 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     const img = threeLayers()
     const dir = layout('img', [{image: img}])
     const targets: string[] = []
-    const counting: ApplyLayer = async (tar, o) => {
-      targets.push(o.target)
+    const counting: StageLayer = async (tar, o) => {
+      targets.push(o.dir)
       // Slow enough that without the layer lock both runs would be extracting the same layer at once.
       await new Promise(r => setTimeout(r, 50))
-      return apply(tar, o)
+      return stage(tar, o)
     }
     const run = async () => {
       const image = await openImage(dir, {platform: amd64, tempDir: () => fs.mkdtempSync(path.join(tmp.dir, 'spool-'))})
       try {
-        return await unpackImage(sn, image, {apply: counting})
+        return await unpackImage(sn, image, {stage: counting})
       } finally {
         image.close()
       }
@@ -158,7 +191,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     const image = await openImage(layout('img', [{image: threeLayers()}]), {platform: amd64, tempDir: () => tmp.dir})
     // Stop while layer 2 is streaming: layer 1 is committed by then and must go too.
     const events = {bytes: (l: {index: number}) => void (l.index === 1 && ctl.abort())}
-    await expect(unpackImage(sn, image, {apply, events, signal: ctl.signal})).rejects.toThrow(/layer 2 \(sha256:[a-f0-9]{64}\): unpack interrupted/)
+    await expect(unpackImage(sn, image, {stage, events, signal: ctl.signal, concurrency: 1})).rejects.toThrow(/layer 2 \(sha256:[a-f0-9]{64}\): unpack interrupted/)
     expect(await state(sn)).toEqual(before)
   })
 

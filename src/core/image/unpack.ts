@@ -1,9 +1,12 @@
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
+import {makeTempDir} from '../drivers/layout.js'
 import type {LocalSnapshotter} from '../local.js'
+import type {StagedLayer} from '../layer/apply.js'
 import {acquireLock, type Lock} from '../store/lock.js'
 import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
@@ -13,8 +16,8 @@ import {decompressor} from './pipe.js'
 import {ChildGone} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
 
-/** The layer applier's contract (src/core/layer/apply.ts): an uncompressed tar into `target`, confined to it. */
-export type ApplyLayer = (tar: NodeJS.ReadableStream, opts: {format: 'overlay' | 'native'; target: string; parents: string[]}) => Promise<void>
+/** The layer applier's first half (stageLayer in src/core/layer/apply.ts): an uncompressed tar into an empty staging dir, confined to it. */
+export type StageLayer = (tar: NodeJS.ReadableStream, opts: {format: 'overlay' | 'native'; dir: string}) => Promise<StagedLayer>
 
 /** Labels every unpacked layer carries. */
 export const LABEL_UNCOMPRESSED = 'ctrsnap.io/uncompressed'
@@ -41,7 +44,9 @@ export interface UnpackEvents {
 }
 
 export interface UnpackOptions {
-  apply: ApplyLayer
+  stage: StageLayer
+  /** Layers streamed at once (default: one per CPU, at most MAX_CONCURRENT). */
+  concurrency?: number
   events?: UnpackEvents
   /** Stops the unpack (SIGINT): the layer in flight is abandoned and everything this call made is removed. */
   signal?: AbortSignal
@@ -49,12 +54,17 @@ export interface UnpackOptions {
 
 const unique = (): string => `${Date.now()}-${randomBytes(6).toString('base64url')}`
 
+/** More layers at once than this gains nothing: each already keeps a decompressor, Node and tar busy. */
+export const MAX_CONCURRENT = 4
+
 /**
  * containerd's applyLayers: each layer becomes the committed snapshot named
- * by its chainID, on the previous one. Layers already there are reused. A
- * layer is prepared as `extract-<unique> <chainID>`, streamed through
- * decompression, hashing and extraction at once (one pipeline), verified,
- * then committed.
+ * by its chainID, on the previous one. Layers already there are reused.
+ * A layer is streamed through decompression, hashing and extraction at once
+ * (one pipeline) into a staging directory, and verified; then, once its
+ * parent is committed, it is prepared as `extract-<unique> <chainID>`,
+ * finished (what needs the lower layers), and committed. Staging reads no
+ * other layer, so several layers stream at once and commit in order.
  * Any failure removes every snapshot this call made, so the store is as before.
  */
 export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
@@ -78,44 +88,89 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
   const todo = layers.slice(reusedTop + 1)
   const parentOf = (i: number): string => (i === 0 ? '' : chain[i - 1]!)
   const labelsOf = (r: LayerResult): Record<string, string> => ({[LABEL_UNCOMPRESSED]: r.diffId, [LABEL_DIGEST]: r.digest})
+  const format = sn.driver.name === 'overlayfs' ? 'overlay' : 'native'
 
+  // The first failure stops the layers still streaming; the user's interrupt does too.
+  const stop = new AbortController()
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal
+  const slots = new Slots(Math.max(1, Math.min(opts.concurrency ?? os.availableParallelism(), MAX_CONCURRENT)))
+  const failures: {index: number; err: unknown}[] = []
   const keys = new Map<number, string>()
   const committed: Digest[] = []
-  let raced = false
-  try {
-    // One layer at a time on both drivers: native copies its parent, and the
-    // overlay applier reads the lower layers (directory metadata it copies up),
-    // so a layer's parent must be complete before it is applied.
-    for (const layer of todo) {
-      if (opts.signal?.aborted) throw new UnavailableError(`${image.source}: unpack interrupted`)
-      const r = results[layer.index]!
-      // One extraction per layer across processes: an unpack of the same layer waits for the one under way, then reuses it.
-      const lock = await layerLock(sn, r.chainId)
-      try {
-        // Another unpack may have committed this layer since we looked (under its lock, which we now hold): use it.
-        if ((lock || raced) && (await committedOn(sn, r.chainId, parentOf(layer.index)))) {
-          r.status = 'reused'
-          opts.events?.start?.(layer, layers.length)
-          opts.events?.done?.(layer, layers.length, 'reused', 0)
-          continue
-        }
-        const key = `extract-${unique()} ${r.chainId}`
-        await sn.prepare(key, parentOf(layer.index))
-        keys.set(layer.index, key)
-        const paths = await sn.layerPaths(key)
-        r.digest = await extract(paths, layer, layers.length, opts, sn.driver.name === 'overlayfs' ? 'overlay' : 'native')
-        if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
-          committed.push(r.chainId)
-        } else {
-          r.status = 'reused'
-          raced = true
-        }
-        keys.delete(layer.index)
-      } finally {
-        await lock?.release()
+  const interrupted = (l: ImageLayer): UnavailableError => new UnavailableError(`${layerName(l)}: unpack interrupted`)
+
+  const one = async (layer: ImageLayer, locked: Promise<Lock | null>, parentDone: Promise<void>): Promise<void> => {
+    const r = results[layer.index]!
+    const lock = await locked
+    let staged: StagedLayer | undefined
+    try {
+      if (signal.aborted) throw interrupted(layer)
+      // Another unpack may have committed this layer since we looked (under its lock, which we now hold): use it.
+      if (await committedOn(sn, r.chainId, parentOf(layer.index))) {
+        await parentDone
+        r.status = 'reused'
+        opts.events?.start?.(layer, layers.length)
+        opts.events?.done?.(layer, layers.length, 'reused', 0)
+        return
       }
+      const t0 = performance.now()
+      staged = await slots.run(async () => {
+        if (signal.aborted) throw interrupted(layer)
+        opts.events?.start?.(layer, layers.length)
+        const dir = makeTempDir(sn.root)
+        let done: StagedLayer | undefined
+        try {
+          const {digest} = await streamLayer(layer, async tar => void (done = await opts.stage(tar, {format, dir})), {
+            onBytes: n => opts.events?.bytes?.(layer, n),
+            signal,
+          })
+          r.digest = digest
+          return done!
+        } catch (err) {
+          fs.rmSync(dir, {recursive: true, force: true})
+          throw err
+        }
+      })
+      // The parent must be committed before this layer can be prepared on it.
+      await parentDone
+      if (signal.aborted) throw interrupted(layer)
+      const key = `extract-${unique()} ${r.chainId}`
+      await sn.prepare(key, parentOf(layer.index))
+      keys.set(layer.index, key)
+      const paths = await sn.layerPaths(key)
+      await staged.finish(paths.own!, paths.parents)
+      if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
+        committed.push(r.chainId)
+      } else {
+        r.status = 'reused'
+      }
+      keys.delete(layer.index)
+      opts.events?.done?.(layer, layers.length, r.status, performance.now() - t0)
+    } catch (err) {
+      failures.push({index: layer.index, err})
+      stop.abort()
+      throw err
+    } finally {
+      staged?.discard()
+      await lock?.release()
     }
-  } catch (err) {
+  }
+
+  // One extraction per layer across processes: an unpack of the same layer
+  // waits for the one under way, then reuses it. Locks are taken in layer
+  // order (so two unpacks cannot deadlock) and held until the layer is in.
+  const tasks: Promise<void>[] = []
+  let locked: Promise<Lock | null> = Promise.resolve(null)
+  let parentDone: Promise<void> = Promise.resolve()
+  for (const layer of todo) {
+    locked = locked.then(() => (signal.aborted ? null : layerLock(sn, results[layer.index]!.chainId)))
+    const task = one(layer, locked, parentDone)
+    task.catch(() => {})
+    tasks.push(task)
+    parentDone = task
+  }
+  await Promise.allSettled(tasks)
+  if (failures.length > 0) {
     for (const key of keys.values()) await sn.remove(key).catch(() => {})
     // Take back the layers this call committed, top first; one another unpack already built on stays, with its base.
     for (const name of committed.reverse()) {
@@ -125,9 +180,32 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
         break
       }
     }
-    throw err
+    // What went wrong first, not what stopping the others made of them; on the user's interrupt, the lowest layer's.
+    const byLayer = [...failures].sort((a, b) => a.index - b.index)
+    throw (opts.signal?.aborted ? byLayer[0]! : failures[0]!).err
   }
   return {chainId: chain[chain.length - 1]!, layers: results}
+}
+
+/** A counting semaphore: at most `n` of run()'s functions at once, the rest in call order. */
+class Slots {
+  #free: number
+  #waiting: (() => void)[] = []
+  constructor(n: number) {
+    this.#free = n
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--
+    else await new Promise<void>(resolve => this.#waiting.push(resolve))
+    try {
+      return await fn()
+    } finally {
+      const next = this.#waiting.shift()
+      if (next) next()
+      else this.#free++
+    }
+  }
 }
 
 /**
@@ -180,16 +258,7 @@ async function commitOrYield(sn: LocalSnapshotter, key: string, dir: string, nam
   }
 }
 
-async function extract(paths: {own: string | null; parents: string[]}, layer: ImageLayer, total: number, opts: UnpackOptions, format: 'overlay' | 'native'): Promise<Digest> {
-  const t0 = performance.now()
-  opts.events?.start?.(layer, total)
-  const {digest} = await streamLayer(layer, tar => opts.apply(tar, {format, target: paths.own!, parents: paths.parents}), {
-    onBytes: n => opts.events?.bytes?.(layer, n),
-    signal: opts.signal,
-  })
-  opts.events?.done?.(layer, total, 'extracted', performance.now() - t0)
-  return digest
-}
+const layerName = (l: ImageLayer): string => `layer ${l.index + 1} (${l.digest ?? l.diffId})`
 
 /**
  * One pass over a layer blob: read -> hash (blob digest, size) -> decompress
@@ -203,7 +272,7 @@ export async function streamLayer(
   consume: (tar: Readable) => Promise<void>,
   opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
-  const what = `layer ${layer.index + 1} (${layer.digest ?? layer.diffId})`
+  const what = layerName(layer)
   if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
   const blob = new Hasher()
   const dec = decompressor(layer.compression)

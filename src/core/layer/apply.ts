@@ -33,21 +33,81 @@ export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions)
   const target = path.resolve(opts.target)
   const st = fs.lstatSync(target)
   if (!st.isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${target}: not a directory`)
-  // tar follows symlinks already in its target dir: an overlay upper must be empty (native never extracts in place).
-  if (opts.format === 'overlay' && fs.readdirSync(target).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${target}: the upper directory is not empty`)
-  const index = new LayerIndex()
-  const rootBefore = statMeta(enc(target, ''))
-  let staging = target
+  // overlay extracts in place (the upper is empty); native never does: its target holds the parent's tree.
+  const dir = opts.format === 'native' ? fs.mkdtempSync(path.join(path.dirname(target), `new-${process.pid}-`)) : target
   try {
-    if (opts.format === 'native') staging = fs.mkdtempSync(path.join(path.dirname(target), `new-${process.pid}-`))
-    // overlay: the root's metadata as the driver made it (containerd ignores a layer's root entry), set by the layer's own tar run.
-    await extract(tar, staging, index, opts.format === 'overlay' ? rootTail(rootBefore) : undefined)
-    if (opts.format === 'overlay') await finishOverlay(index, target, opts.parents.map(p => path.resolve(p)), rootBefore)
-    else await finishNative(index, staging, target)
-  } catch (err) {
-    throw translate(err, target)
+    const staged = await stageLayer(tar, {format: opts.format, dir})
+    await staged.finish(target, opts.parents)
   } finally {
-    if (staging !== target) fs.rmSync(staging, {recursive: true, force: true})
+    if (dir !== target) fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+/** A layer extracted into its staging directory, waiting for its snapshot (see stageLayer). */
+export interface StagedLayer {
+  readonly dir: string
+  /**
+   * Put the layer into `target`, the new snapshot's own directory (an empty
+   * overlay upper, or native's copy of the parent; `dir` itself for overlay
+   * in place), and do what needs the lower layers: overlay copy-up and
+   * whiteout devices, native deletions and merge.
+   */
+  finish(target: string, parents: string[]): Promise<void>
+  /** Remove what is left of the staging directory (nothing once an overlay layer has moved). */
+  discard(): void
+}
+
+export interface StageOptions {
+  format: 'overlay' | 'native'
+  /** An empty directory on the snapshots' file system. */
+  dir: string
+}
+
+/**
+ * The first half of applyLayer: extract the layer into an empty directory,
+ * checking every header before tar sees it. It reads no other layer, so
+ * stages of one image's layers may run at once (unpack does), each finished
+ * in order once its parent is committed.
+ */
+export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions): Promise<StagedLayer> {
+  const dir = path.resolve(opts.dir)
+  if (!fs.lstatSync(dir).isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${dir}: not a directory`)
+  // tar follows symlinks already in its target dir.
+  if (fs.readdirSync(dir).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${dir}: the ${opts.format === 'overlay' ? 'upper ' : ''}directory is not empty`)
+  const index = new LayerIndex()
+  const rootBefore = statMeta(enc(dir, ''))
+  try {
+    // overlay: the root's metadata as the driver made it (containerd ignores a layer's root entry), set by the layer's own tar run.
+    await extract(tar, dir, index, opts.format === 'overlay' ? rootTail(rootBefore) : undefined)
+  } catch (err) {
+    throw translate(err, dir)
+  }
+  let moved = false
+  return {
+    dir,
+    finish: async (to, parents) => {
+      const target = path.resolve(to)
+      try {
+        if (opts.format === 'native') return await finishNative(index, dir, target)
+        let root = rootBefore
+        if (target !== dir) {
+          // The upper the driver made gives the root its mode and owner; the staged tree takes its place.
+          const t = statMeta(enc(target, ''))
+          if (fs.readdirSync(target).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${target}: the upper directory is not empty`)
+          root = {...rootBefore, mode: t.mode, uid: t.uid, gid: t.gid}
+          fs.lchownSync(dir, t.uid, t.gid)
+          fs.chmodSync(dir, t.mode)
+          fs.renameSync(dir, target)
+          moved = true
+        }
+        await finishOverlay(index, target, parents.map(p => path.resolve(p)), root)
+      } catch (err) {
+        throw translate(err, target)
+      }
+    },
+    discard: () => {
+      if (!moved) fs.rmSync(dir, {recursive: true, force: true})
+    },
   }
 }
 
