@@ -1,6 +1,7 @@
 import {spawn} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import type {Writable} from 'node:stream'
 import {ExternalCommandError} from './errors.js'
 
 const notInstalled = (command: string, args: readonly string[]): ExternalCommandError =>
@@ -56,8 +57,8 @@ export interface Child {
   write(buf: Buffer): Promise<void>
   end(): void
   stdout: NodeJS.ReadableStream | null
-  /** For event-driven writers (streamInto); write() is the awaitable way. */
-  stdin: NodeJS.WritableStream | null
+  /** For event-driven writers (streamInto, pauseUntilDrained); write() is the awaitable way. */
+  stdin: Writable | null
   /** Resolves when it exits 0; otherwise rejects with its stderr. */
   done: Promise<void>
   kill(): void
@@ -131,27 +132,6 @@ export function start(command: string, args: readonly string[], opts: {cwd?: str
   }
 }
 
-/**
- * Run `command`, feeding its stdin with `feed`. If feed throws, the child is
- * killed and feed's error wins; if the child dies first, its own error wins.
- */
-export async function feedInto(command: string, args: readonly string[], feed: (write: (b: Buffer) => Promise<void>) => Promise<void>, opts: {cwd?: string} = {}): Promise<void> {
-  const child = start(command, args, opts)
-  try {
-    await feed(child.write)
-    child.end()
-  } catch (err) {
-    if (!(err instanceof ChildGone)) {
-      child.kill()
-      await child.done.catch(() => {})
-      throw err
-    }
-    await child.done
-    throw new ExternalCommandError(command, args, 'exited before reading all of its input')
-  }
-  await child.done
-}
-
 /** What streamInto does with each chunk: write what the child gets (possibly holding bytes back); return true to stop reading. */
 export interface StreamFilter {
   chunk(chunk: Buffer, write: (b: Buffer) => void): boolean
@@ -159,22 +139,36 @@ export interface StreamFilter {
   end(write: (b: Buffer) => void): void
 }
 
+const passAll: StreamFilter = {
+  chunk: (chunk, write) => (write(chunk), false),
+  end: () => {},
+}
+
+/** Backpressure for event-driven copying: `src` stops until `sink` has drained, then goes on if `resumeIf()` still holds. */
+export function pauseUntilDrained(src: NodeJS.ReadableStream, sink: NodeJS.WritableStream, resumeIf: () => boolean = () => true): void {
+  src.pause()
+  sink.once('drain', () => {
+    if (resumeIf()) src.resume()
+  })
+}
+
 /**
- * Run `command` with `input` fed to its stdin through `filter`, driven by
- * stream events with synchronous writes and pause/resume for backpressure:
- * no promise per chunk, which over a layer's thousands of chunks was most of
- * the cost of carrying it. Errors as feedInto. On return the input is left
- * paused, with whatever the filter did not take still in it.
+ * Run `command` with `input` fed to its stdin through `filter` (default: all
+ * of it), driven by stream events with synchronous writes and pause/resume
+ * for backpressure: no promise per chunk, which over a layer's thousands of
+ * chunks was most of the cost of carrying it. If the filter throws, the child
+ * is killed and the filter's error wins; if the child dies first, its own
+ * error wins. On return the input is left paused, with whatever the filter
+ * did not take still in it.
  */
-export function streamInto(command: string, args: readonly string[], input: NodeJS.ReadableStream, filter: StreamFilter, opts: {cwd?: string} = {}): Promise<void> {
+export function streamInto(command: string, args: readonly string[], input: NodeJS.ReadableStream, filter: StreamFilter = passAll, opts: {cwd?: string} = {}): Promise<void> {
   const child = start(command, args, opts)
   const sink = child.stdin!
   return new Promise<void>((resolve, reject) => {
     let settled = false
     let closing = false
-    let blocked = false
     const write = (b: Buffer): void => {
-      if (b.length > 0 && !sink.write(b)) blocked = true
+      if (b.length > 0) sink.write(b)
     }
     const detach = (): void => {
       input.off('data', onData)
@@ -210,13 +204,7 @@ export function streamInto(command: string, args: readonly string[], input: Node
         return fail(err)
       }
       if (stop) return close()
-      if (blocked) {
-        input.pause()
-        sink.once('drain', () => {
-          blocked = false
-          if (!settled && !closing) input.resume()
-        })
-      }
+      if (sink.writableNeedDrain) pauseUntilDrained(input, sink, () => !settled && !closing)
     }
     function onEnd(): void {
       try {

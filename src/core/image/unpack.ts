@@ -13,7 +13,7 @@ import {chainIds} from './chain-id.js'
 import {digestHex, Hasher, type Digest} from './digest.js'
 import {commitExtract} from './import.js'
 import {decompressor} from './pipe.js'
-import {ChildGone} from '../exec.js'
+import {ChildGone, pauseUntilDrained} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
 
 /** The layer applier's first half (stageLayer in src/core/layer/apply.ts): an uncompressed tar into an empty staging dir, confined to it. */
@@ -97,7 +97,6 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
   const failures: {index: number; err: unknown}[] = []
   const keys = new Map<number, string>()
   const committed: Digest[] = []
-  const interrupted = (l: ImageLayer): UnavailableError => new UnavailableError(`${layerName(l)}: unpack interrupted`)
 
   const one = async (layer: ImageLayer, locked: Promise<Lock | null>, parentDone: Promise<void>): Promise<void> => {
     const r = results[layer.index]!
@@ -259,6 +258,7 @@ async function commitOrYield(sn: LocalSnapshotter, key: string, dir: string, nam
 }
 
 const layerName = (l: ImageLayer): string => `layer ${l.index + 1} (${l.digest ?? l.diffId})`
+const interrupted = (l: ImageLayer): UnavailableError => new UnavailableError(`${layerName(l)}: unpack interrupted`)
 
 /**
  * One pass over a layer blob: read -> hash (blob digest, size) -> decompress
@@ -273,7 +273,7 @@ export async function streamLayer(
   opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
   const what = layerName(layer)
-  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
+  if (opts.signal?.aborted) throw interrupted(layer)
   const blob = new Hasher()
   const dec = decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
@@ -298,10 +298,7 @@ export async function streamLayer(
         src.on('data', (chunk: Buffer) => {
           blob.update(chunk)
           opts.onBytes?.(chunk.length)
-          if (!stdin.write(chunk)) {
-            src.pause()
-            stdin.once('drain', () => src.resume())
-          }
+          if (!stdin.write(chunk)) pauseUntilDrained(src, stdin)
         })
         src.once('end', () => {
           readAll = true
@@ -332,10 +329,7 @@ export async function streamLayer(
       diff.update(chunk)
       if (!dec) opts.onBytes?.(chunk.length)
       if (consumed || out.destroyed) return
-      if (!out.write(chunk)) {
-        raw.pause()
-        out.once('drain', () => raw.resume())
-      }
+      if (!out.write(chunk)) pauseUntilDrained(raw, out)
     })
     raw.once('end', () => {
       if (!dec) readAll = true
@@ -348,7 +342,7 @@ export async function streamLayer(
     })
     // Destroyed without an end (an abort): the consumer must not wait for more.
     raw.once('close', () => {
-      if (!raw.readableEnded) out.destroy(new UnavailableError(`${what}: unpack interrupted`))
+      if (!raw.readableEnded) out.destroy(interrupted(layer))
       resolve()
     })
   })
@@ -364,7 +358,7 @@ export async function streamLayer(
 
   const [up, decEnd, pump, app] = await Promise.allSettled([upstream, decDone, pumped, applied])
   opts.signal?.removeEventListener('abort', onAbort)
-  if (opts.signal?.aborted) throw new UnavailableError(`${what}: unpack interrupted`)
+  if (opts.signal?.aborted) throw interrupted(layer)
   const digest = blob.digest()
   // The most telling failure first: a blob that is not what the manifest says explains all the others.
   if (readAll && layer.size !== undefined && blob.size !== layer.size) {

@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
-import {feedInto, streamInto} from '../exec.js'
+import {Readable} from 'node:stream'
+import {streamInto} from '../exec.js'
 import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'
@@ -73,7 +74,7 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
   const dir = path.resolve(opts.dir)
   if (!fs.lstatSync(dir).isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${dir}: not a directory`)
   // tar follows symlinks already in its target dir.
-  if (fs.readdirSync(dir).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${dir}: the ${opts.format === 'overlay' ? 'upper ' : ''}directory is not empty`)
+  assertEmpty(dir, opts.format === 'overlay' ? 'upper directory' : 'directory')
   const index = new LayerIndex()
   const rootBefore = statMeta(enc(dir, ''))
   try {
@@ -93,7 +94,7 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
         if (target !== dir) {
           // The upper the driver made gives the root its mode and owner; the staged tree takes its place.
           const t = statMeta(enc(target, ''))
-          if (fs.readdirSync(target).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${target}: the upper directory is not empty`)
+          assertEmpty(target, 'upper directory')
           root = {...rootBefore, mode: t.mode, uid: t.uid, gid: t.gid}
           fs.lchownSync(dir, t.uid, t.gid)
           fs.chmodSync(dir, t.mode)
@@ -109,6 +110,10 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
       if (!moved) fs.rmSync(dir, {recursive: true, force: true})
     },
   }
+}
+
+function assertEmpty(dir: string, what: string): void {
+  if (fs.readdirSync(dir).length > 0) throw new FailedPreconditionError(`cannot apply a layer to ${dir}: the ${what} is not empty`)
 }
 
 // ------------------------------------------------------------------ index
@@ -268,7 +273,7 @@ async function applyFixes(root: string, fixes: Map<string, Fix>): Promise<void> 
     }))
   }
   blocks.push(EOA)
-  await feedInto('tar', tarArgs(root, false), async write => write(Buffer.concat(blocks)))
+  await streamInto('tar', tarArgs(root, false), Readable.from([Buffer.concat(blocks)]))
 }
 
 function cmpPath(a: string, b: string): number {
