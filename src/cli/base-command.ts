@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
+import {refuseNonUtf8Args} from './argv.js'
 import {renderError} from './exit-codes.js'
 import {mountLines} from './format/mounts.js'
 import {MAX_MOUNT_DATA, optionBytes} from '../core/mount.js'
@@ -42,6 +43,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async init(): Promise<void> {
     await super.init()
+    refuseNonUtf8Args()
     const ctor = this.ctor as typeof BaseCommand
     const {args, flags, raw} = await this.parse({
       flags: ctor.flags,
