@@ -4,7 +4,7 @@ import {Readable} from 'node:stream'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {chainIds} from '../../src/core/image/chain-id.js'
 import {parseDigest, sha256} from '../../src/core/image/digest.js'
-import {layerCompression} from '../../src/core/image/media-types.js'
+import {layerCompression, MT} from '../../src/core/image/media-types.js'
 import {formatPlatform, parsePlatform} from '../../src/core/image/platform.js'
 import {openImage, type Image} from '../../src/core/image/source.js'
 import {archive, buildImage, dockerSaveFiles, expectedChainIds, ociLayoutFiles, writeFiles} from '../helpers/image.js'
@@ -150,5 +150,65 @@ describe('image sources', () => {
     files.set(`blobs/sha256/${good.configDigest.slice(7)}`, Buffer.from(good.config.toString().replace('amd64', 'arm64')))
     const bad = writeFiles(path.join(tmp.dir, 'tampered'), files)
     await expect(open(bad)).rejects.toThrow(/config sha256:[a-f0-9]{64}: size|digest mismatch/)
+  })
+
+  it('refuses an OCI layout of another version than 1.0.0, as containerd does, in a directory and an archive', async () => {
+    for (const [layout, want] of [['{"imageLayoutVersion":"9.9.9"}', /oci-layout: unsupported imageLayoutVersion "9.9.9" \(OCI image layouts are version 1.0.0\)$/], ['{}', /oci-layout: no imageLayoutVersion/]] as const) {
+      const files = ociLayoutFiles([{image: img1()}])
+      files.set('oci-layout', Buffer.from(layout))
+      await expect(open(writeFiles(path.join(tmp.dir, `v-${layout.length}`), files))).rejects.toThrow(want)
+      const file = path.join(tmp.dir, `v-${layout.length}.tar`)
+      fs.writeFileSync(file, archive(files))
+      await expect(open(file)).rejects.toThrow(want)
+    }
+  })
+
+  // containerd's images.Manifest: a descriptor the platform leads to must be a manifest or an index.
+  const UNKNOWN = 'application/vnd.example.unknown+json'
+  const withTypes = (entries: {image: ReturnType<typeof img1>; withPlatform?: boolean}[], types: string[], nested = false): Map<string, Buffer> => {
+    const files = ociLayoutFiles(entries, {nested})
+    const rewrite = (name: string): void => {
+      const doc = JSON.parse(files.get(name)!.toString())
+      doc.manifests.forEach((m: {mediaType: string}, i: number) => void (m.mediaType = types[i] ?? m.mediaType))
+      files.set(name, Buffer.from(JSON.stringify(doc)))
+    }
+    if (!nested) rewrite('index.json')
+    else {
+      // The inner index's new bytes under their new digest, which index.json then names.
+      const top = JSON.parse(files.get('index.json')!.toString())
+      const innerName = `blobs/sha256/${top.manifests[0].digest.slice(7)}`
+      rewrite(innerName)
+      const inner = files.get(innerName)!
+      const digest = sha256(inner)
+      files.set(`blobs/sha256/${digest.slice(7)}`, inner)
+      top.manifests[0] = {...top.manifests[0], digest, size: inner.length}
+      files.set('index.json', Buffer.from(JSON.stringify(top)))
+    }
+    return files
+  }
+
+  it('refuses a manifest whose descriptor names an unknown media type, even though its document is a manifest', async () => {
+    const img = img1()
+    for (const nested of [false, true]) {
+      const dir = writeFiles(path.join(tmp.dir, `unknown-${nested}`), withTypes([{image: img}], [UNKNOWN], nested))
+      const want = new RegExp(`: ${img.manifestDigest} is not an image manifest or index \\(media type "application/vnd.example.unknown\\+json"\\)$`)
+      await expect(open(dir)).rejects.toThrow(want)
+      await expect(open(dir, amd64, {explicit: false})).rejects.toThrow(want)
+    }
+    // With the platform named in the descriptor, too.
+    const dir = writeFiles(path.join(tmp.dir, 'unknown-platform'), withTypes([{image: img, withPlatform: true}], [UNKNOWN]))
+    await expect(open(dir)).rejects.toThrow(/is not an image manifest or index \(media type "application\/vnd.example.unknown\+json"\)/)
+  })
+
+  it('passes over an unknown media type the platform does not lead to, as containerd does', async () => {
+    const x86 = img1()
+    const arm = buildImage([{entries: [{name: 'f', content: 'arm64'}]}], arm64)
+    // Another platform's descriptor: filtered out before its type matters.
+    const other = writeFiles(path.join(tmp.dir, 'other'), withTypes([{image: x86, withPlatform: true}, {image: arm, withPlatform: true}], [MT.ociManifest, UNKNOWN]))
+    expect((await open(other)).manifestDigest).toBe(x86.manifestDigest)
+    // One without a platform next to a match for the platform: the match is taken first.
+    const bare = writeFiles(path.join(tmp.dir, 'bare-unknown'), withTypes([{image: x86, withPlatform: true}, {image: arm}], [MT.ociManifest, UNKNOWN]))
+    expect((await open(bare)).manifestDigest).toBe(x86.manifestDigest)
+    await expect(open(bare, arm64)).rejects.toThrow(new RegExp(`${arm.manifestDigest} is not an image manifest or index`))
   })
 })

@@ -4,24 +4,36 @@ export const MT = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  ociNondistLayer: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  ociNondistLayerGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  ociNondistLayerZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 } as const
+
+/** The version of the OCI image layout (the `oci-layout` file) that containerd 1.6 imports; it refuses any other. */
+export const OCI_LAYOUT_VERSION = '1.0.0'
 
 export type Compression = 'none' | 'gzip' | 'zstd'
 
 /** Layer media types we unpack, and how each is compressed. Non-distributable layers unpack like the others. */
 const LAYERS: Record<string, Compression> = {
-  'application/vnd.oci.image.layer.v1.tar': 'none',
-  'application/vnd.oci.image.layer.v1.tar+gzip': 'gzip',
-  'application/vnd.oci.image.layer.v1.tar+zstd': 'zstd',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar': 'none',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'gzip',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd': 'zstd',
-  'application/vnd.docker.image.rootfs.diff.tar': 'none',
-  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'gzip',
+  [MT.ociLayer]: 'none',
+  [MT.ociLayerGzip]: 'gzip',
+  [MT.ociLayerZstd]: 'zstd',
+  [MT.ociNondistLayer]: 'none',
+  [MT.ociNondistLayerGzip]: 'gzip',
+  [MT.ociNondistLayerZstd]: 'zstd',
+  [MT.dockerLayer]: 'none',
+  [MT.dockerLayerGzip]: 'gzip',
+  [MT.dockerForeignLayerGzip]: 'gzip',
 }
 
 export const LAYER_MEDIA_TYPES: readonly string[] = Object.keys(LAYERS)

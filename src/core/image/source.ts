@@ -4,7 +4,7 @@ import {pipeline} from 'node:stream/promises'
 import type {Readable} from 'node:stream'
 import {InvalidArgumentError, NotFoundError} from '../errors.js'
 import {digestHex, isDigest, parseDigest, sha256, type Digest} from './digest.js'
-import {isIndex, isManifest, layerCompression, sniffCompression, type Compression} from './media-types.js'
+import {isIndex, isManifest, layerCompression, MT, OCI_LAYOUT_VERSION, sniffCompression, type Compression} from './media-types.js'
 import {formatPlatform, isUnknownPlatform, platformMatches, type Platform} from './platform.js'
 import {normalise, TarIndex} from './tar-index.js'
 
@@ -207,10 +207,17 @@ interface Candidate {
   platform?: Platform
   /** Tag the user could select it by, for the error listing candidates. */
   label?: string
+  /** The media type of a descriptor that is neither a manifest nor an index ('none' when neither it nor its document says). */
+  unsupported?: string
 }
 
 function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageOptions): Omit<Image, 'source' | 'close'> {
   const blob = (d: Descriptor, what: string): any => readJson(files.get(blobPath(d.digest)), `${shown}: ${what} ${d.digest}`, d)
+  // containerd's importer reads a layout of version 1.0.0 and refuses any other.
+  const version = readJson(files.get('oci-layout'), `${shown}: oci-layout`)?.imageLayoutVersion
+  if (version !== OCI_LAYOUT_VERSION) {
+    throw new InvalidArgumentError(`${shown}: oci-layout: ${typeof version === 'string' ? `unsupported imageLayoutVersion ${JSON.stringify(version)}` : 'no imageLayoutVersion'} (OCI image layouts are version ${OCI_LAYOUT_VERSION})`)
+  }
   const index = readJson(files.get('index.json'), `${shown}: index.json`)
   const top: Descriptor[] = (Array.isArray(index?.manifests) ? index.manifests : []).map((m: unknown, i: number) => descriptor(m, `${shown}: index.json manifests[${i}]`))
   const tagOf = (d: Descriptor): string | undefined => d.annotations?.[ANN_REF_NAME] ?? d.annotations?.[ANN_CONTAINERD_NAME]
@@ -242,9 +249,10 @@ function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageO
     if (depth > 8) throw new InvalidArgumentError(`${shown}: image indexes nested more than 8 deep`)
     let mt = d.mediaType
     let doc: any
-    if (!isIndex(mt) && !isManifest(mt)) {
+    if (mt === undefined) {
+      // A descriptor that does not say (SOURCE@DIGEST of a blob index.json does not list): the document does.
       doc = blob(d, 'manifest')
-      mt = doc?.mediaType ?? (Array.isArray(doc?.manifests) ? 'application/vnd.oci.image.index.v1+json' : Array.isArray(doc?.layers) ? 'application/vnd.oci.image.manifest.v1+json' : undefined)
+      mt = doc?.mediaType ?? (Array.isArray(doc?.manifests) ? MT.ociIndex : Array.isArray(doc?.layers) ? MT.ociManifest : undefined)
     }
     if (isIndex(mt)) {
       doc ??= blob(d, 'index')
@@ -252,15 +260,17 @@ function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageO
       children.forEach((m: unknown, i: number) => visit(descriptor(m, `${shown}: index ${d.digest} manifests[${i}]`), label, depth + 1))
     } else if (isManifest(mt)) {
       cands.push({desc: {...d, mediaType: mt}, platform: d.platform, label})
-    } else if (depth === 0 && roots.length === 1) {
-      throw new InvalidArgumentError(`${shown}: ${d.digest} is not an image manifest or index (media type ${JSON.stringify(mt ?? 'none')})`)
+    } else {
+      // Any other media type is refused if it is what the platform selects (choose), as containerd's
+      // images.Manifest does; never read as a manifest, whatever its document looks like.
+      cands.push({desc: d, platform: d.platform, label, unsupported: mt ?? 'none'})
     }
   }
   for (const r of roots) visit(r, tagOf(r), 0)
 
   // A manifest an index lists without a platform: its config says which one it is.
   for (const c of cands) {
-    if (c.platform) continue
+    if (c.platform || c.unsupported) continue
     const m = blob(c.desc, 'manifest')
     const cfgDesc = descriptor(m?.config, `${shown}: manifest ${c.desc.digest} config`)
     c.platform = configPlatform(blob(cfgDesc, 'config'))
@@ -321,7 +331,7 @@ function resolveDockerSave(files: Files, shown: string, sel: Selector, opts: Ope
     const f = files.get(rel)
     if (!f) throw new NotFoundError(`${shown}: layer ${i + 1} file ${JSON.stringify(rel)} is missing`)
     const compression = sniffCompression(f.head(4))
-    const mediaType = compression === 'gzip' ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : compression === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.docker.image.rootfs.diff.tar'
+    const mediaType = compression === 'gzip' ? MT.dockerLayerGzip : compression === 'zstd' ? MT.ociLayerZstd : MT.dockerLayer
     return {index: i, mediaType, compression, digest: digestOfPath(rel), size: digestOfPath(rel) ? f.size : undefined, blobSize: f.size, diffId: diffIds[i]!, open: () => f.stream()}
   })
   return {platform: chosen.platform, layers}
@@ -346,10 +356,16 @@ function choose<C extends Candidate>(all: C[], shown: string, opts: OpenImageOpt
   const want = formatPlatform(opts.platform)
   const describe = (cs: C[]): string => cs.map(c => `${c.platform ? formatPlatform(c.platform) : 'unknown platform'} (${c.label === undefined ? c.desc.digest : `${c.label}, ${c.desc.digest}`})`).join('; ')
   let matches = cands.filter(c => c.platform && platformMatches(opts.platform, c.platform))
+  // containerd, finding no descriptor for the platform, goes on to the first that names none.
+  if (matches.length === 0) matches = cands.filter(c => c.unsupported && !c.platform).slice(0, 1)
   // One image that does not say what it is: take it, unless a platform was asked for.
   if (matches.length === 0 && cands.length === 1 && !cands[0]!.platform && !opts.explicit) matches = cands
   const distinct = [...new Map(matches.map(c => [c.desc.digest, c])).values()]
-  if (distinct.length === 1) return distinct[0]!
+  if (distinct.length === 1) {
+    const c = distinct[0]!
+    if (c.unsupported) throw new InvalidArgumentError(`${shown}: ${c.desc.digest} is not an image manifest or index (media type ${JSON.stringify(c.unsupported)})`)
+    return c
+  }
   if (distinct.length === 0) {
     throw new NotFoundError(`${shown}: no image for platform ${want}${opts.explicit ? '' : ' (the host)'}; available: ${describe(cands) || 'none'}${opts.explicit ? '' : '; choose one with --platform'}`)
   }
