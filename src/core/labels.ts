@@ -9,6 +9,11 @@ export const MAX_KEY_BYTES = 4096
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 
+/**
+ * Keys arrive here exactly as typed: the CLI refuses arguments that are not
+ * UTF-8 before parsing (src/cli/argv.ts), since Node's decoding would have
+ * merged different byte strings into one key here.
+ */
 export function validateKey(key: string, what = 'key'): void {
   if (key === '') throw new InvalidArgumentError(`${what} must not be empty`)
   const bytes = Buffer.byteLength(key)
