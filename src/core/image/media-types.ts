@@ -36,8 +36,6 @@ const LAYERS: Record<string, Compression> = {
   [MT.dockerForeignLayerGzip]: 'gzip',
 }
 
-export const LAYER_MEDIA_TYPES: readonly string[] = Object.keys(LAYERS)
-
 export function layerCompression(mediaType: string, where: string): Compression {
   const c = LAYERS[mediaType]
   if (c === undefined) {
