@@ -80,6 +80,9 @@ C commit deep1-c deep1
 C view deep-view deep1-c
 C tree
 C usage deep1-c
+C view v0
+C mounts "$D/t4" v0
+for s in "$R"/view/*; do echo "$s: $(btrfs property get -ts "$s" ro) id=$(btrfs inspect-internal rootid "$s")"; done
 echo "--- log excerpt"
 grep -i 'plugin.*btrfs' "$D/log" | head -5
 echo "--- a containerd whose root is not on btrfs ($(stat -f -c %T "$D"))"
