@@ -126,7 +126,7 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
   it('creates, commits read-only, snapshots and deletes subvolumes in containerd\'s layout; mounts by subvolid', async () => {
     // active/1: a new writable subvolume.
     const a1 = d.dirOf({id: 1, kind: 'Active'})
-    await d.createDir(a1, null, false)
+    await d.createDir(a1, null, 'Active')
     expect(rel(a1)).toBe('btrfs/active/1')
     expect(await isRo(a1)).toBe(false)
     expect(fs.statSync(a1).mode & 0o7777).toBe(0o755)
@@ -156,8 +156,8 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
     // A view and an active on it are snapshots: read-only and writable, sharing the parent's extents (nothing copied).
     const v2 = d.dirOf({id: 2, kind: 'View'})
     const a3 = d.dirOf({id: 3, kind: 'Active'})
-    await d.createDir(v2, c1, true)
-    await d.createDir(a3, c1, false)
+    await d.createDir(v2, c1, 'View')
+    await d.createDir(a3, c1, 'Active')
     expect(await isRo(v2)).toBe(true)
     expect(await isRo(a3)).toBe(false)
     expect(fs.readFileSync(path.join(a3, 'big')).equals(fs.readFileSync(path.join(c1, 'big')))).toBe(true)
@@ -172,7 +172,7 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
     const c3 = await d.commitDir(3)
     await d.removeDir(a3)
     const a4 = d.dirOf({id: 4, kind: 'Active'})
-    await d.createDir(a4, c3, false)
+    await d.createDir(a4, c3, 'Active')
     expect(fs.readdirSync(a4).sort()).toEqual(['added', 'big'])
 
     // Read-only subvolumes are deleted too (rm -rf cannot), and one renamed aside first, as the core's removal does:
@@ -186,14 +186,15 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
     expect(await subvolPaths(fsys.dir)).toEqual(['btrfs/snapshots/1', 'btrfs/active/4'])
   })
 
-  it('a read-only empty subvolume for a view without a parent; a commit killed before it persisted leaves a snapshots/<id> that the next commit replaces', async () => {
+  it('a view without a parent is an empty subvolume, writable on disk as containerd makes it, ro in its mount line; a commit killed before it persisted leaves a snapshots/<id> that the next commit replaces', async () => {
     const v = d.dirOf({id: 10, kind: 'View'})
-    await d.createDir(v, null, true)
-    expect(await isRo(v)).toBe(true)
+    await d.createDir(v, null, 'View')
+    expect(await isRo(v)).toBe(false)
     expect(fs.readdirSync(v)).toEqual([])
+    expect((await d.mounts({id: 10, kind: 'View', parentIds: []}))[0]!.options).toEqual([`subvolid=${await d.subvolId(v)}`, 'ro'])
 
     const a = d.dirOf({id: 11, kind: 'Active'})
-    await d.createDir(a, null, false)
+    await d.createDir(a, null, 'Active')
     fs.writeFileSync(path.join(a, 'first'), '1')
     await d.commitDir(11) // "killed" here: the record still says Active
     fs.writeFileSync(path.join(a, 'second'), '2')
@@ -206,7 +207,7 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
 
   it('removeDir deletes subvolumes a user nested inside a snapshot first, and a plain directory as a directory', async () => {
     const a = d.dirOf({id: 20, kind: 'Active'})
-    await d.createDir(a, null, false)
+    await d.createDir(a, null, 'Active')
     await btrfs('subvolume', 'create', path.join(a, 'nested'))
     await btrfs('subvolume', 'create', path.join(a, 'nested', 'deeper'))
     fs.writeFileSync(path.join(a, 'nested', 'deeper', 'f'), 'x')
@@ -224,7 +225,7 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
   it('reports usage as ctr 1.6 did for the same steps: everything without a parent, the difference with one', async () => {
     // The reference run (bench/btrfs/REFERENCE.md): base 984.0 KiB / 4 inodes, child 12.0 KiB / 2 inodes.
     const base = d.dirOf({id: 30, kind: 'Active'})
-    await d.createDir(base, null, false)
+    await d.createDir(base, null, 'Active')
     fs.writeFileSync(path.join(base, 'big'), randomBytes(1_000_000))
     fs.mkdirSync(path.join(base, 'dir'))
     fs.writeFileSync(path.join(base, 'dir', 'small'), 'hi\n')
@@ -233,7 +234,7 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
     await d.commitDir(30)
     await d.removeDir(base)
     const child = d.dirOf({id: 31, kind: 'Active'})
-    await d.createDir(child, d.dirOf({id: 30, kind: 'Committed'}), false)
+    await d.createDir(child, d.dirOf({id: 30, kind: 'Committed'}), 'Active')
     fs.writeFileSync(path.join(child, 'added'), 'new\n')
     fs.writeFileSync(path.join(child, 'dir', 'small'), randomBytes(8192))
     await execa('sync')
@@ -241,12 +242,14 @@ describe.skipIf(!canMount || !hasBtrfsTools)('btrfs driver on a loop btrfs (need
   })
 
   it('a read-only snapshot made under an in-flight name in its kind\'s directory renames into place; the name carries the pid, as cleanup expects', async () => {
-    const c = d.dirOf({id: 40, kind: 'Committed'})
-    await d.createDir(c, null, true)
+    const a = d.dirOf({id: 39, kind: 'Active'})
+    await d.createDir(a, null, 'Active')
+    const c = await d.commitDir(39)
+    await d.removeDir(a)
     const tmp = d.tempPath('View')
     expect(rel(tmp)).toMatch(new RegExp(`^btrfs/view/new-${process.pid}-[0-9a-f]{8}$`))
     expect(fs.existsSync(tmp)).toBe(false)
-    await d.createDir(tmp, c, true)
+    await d.createDir(tmp, c, 'View')
     const v = d.dirOf({id: 41, kind: 'View'})
     fs.renameSync(tmp, v)
     expect(await isRo(v)).toBe(true)

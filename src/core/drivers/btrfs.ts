@@ -18,7 +18,7 @@
  *   dirOf(ref)                   replaces layerPath(id): the path depends on the kind
  *   kindDirs()                   what cleanup scans for orphans (three dirs, not one)
  *   tempPath(kind), removingPath the in-flight names, per kind directory (see above)
- *   createDir(dest, parent, ro)  replaces populate(tempDir): a subvolume cannot be made
+ *   createDir(dest, parent, kind) replaces populate(tempDir): a subvolume cannot be made
  *                                inside an existing temp dir, it must be created at `dest`
  *   commitDir(id) / dirOf        commit = read-only snapshot active/<id> -> snapshots/<id> before
  *                                the record is persisted, then removeDir(active/<id>) after it
@@ -220,20 +220,18 @@ export class BtrfsDriver {
   }
 
   /**
-   * Make the subvolume at `dest` (which must not exist; its directory must be
-   * on the same btrfs): a new empty one when `parentDir` is null, else a
-   * snapshot of it. A read-only empty one is created, then flagged.
+   * Make the subvolume of a new active snapshot or view at `dest` (which must
+   * not exist; its directory must be in the same subvolume as where it will
+   * live): a snapshot of `parentDir`, read-only for a view; without a parent a
+   * new empty subvolume, writable even for a view, as containerd makes it
+   * (only the view's mount line says `ro`).
    */
-  async createDir(dest: string, parentDir: string | null, readOnly: boolean): Promise<void> {
+  async createDir(dest: string, parentDir: string | null, kind: 'Active' | 'View'): Promise<void> {
     this.checkRoot()
     for (const {dir} of this.kindDirs()) fs.mkdirSync(dir, {recursive: true, mode: 0o755})
     fs.chmodSync(this.root, 0o700)
-    if (parentDir === null) {
-      await run('btrfs', ['-q', 'subvolume', 'create', dest])
-      if (readOnly) await run('btrfs', ['property', 'set', '-ts', dest, 'ro', 'true'])
-    } else {
-      await run('btrfs', ['-q', 'subvolume', 'snapshot', ...(readOnly ? ['-r'] : []), parentDir, dest])
-    }
+    if (parentDir === null) await run('btrfs', ['-q', 'subvolume', 'create', dest])
+    else await run('btrfs', ['-q', 'subvolume', 'snapshot', ...(kind === 'View' ? ['-r'] : []), parentDir, dest])
   }
 
   /**
