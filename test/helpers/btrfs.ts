@@ -24,8 +24,6 @@ export interface LoopBtrfs {
   cleanup(): void
 }
 
-export const hasBtrfsTools = hasBinary('mkfs.btrfs') && hasBinary('btrfs') && hasBinary('losetup')
-
 const sh = (cmd: string, args: readonly string[]): string =>
   execFileSync(cmd, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}})
 const tryRun = (cmd: string, args: readonly string[]): boolean => {
@@ -127,6 +125,7 @@ export function sweepDeadLoops(tmpDir = os.tmpdir()): string[] {
 
 /** A fresh btrfs of `sizeMiB` (btrfs wants at least ~110 MiB) on a loop file, mounted; see the file comment for its lifetime. */
 export function makeLoopBtrfs(opts: {sizeMiB?: number} = {}): LoopBtrfs {
+  if (!hasBinary('mkfs.btrfs') || !hasBinary('btrfs')) throw new Error('btrfs-progs is not installed: run scripts/install-deps.sh')
   sweepDeadLoops()
   installHandlers()
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`))
