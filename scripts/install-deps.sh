@@ -2,7 +2,7 @@
 # The Debian tools ctrsnap shells out to or tests against; installs only what is missing.
 set -euo pipefail
 need=()
-for pair in mount:mount cp:coreutils tar:tar pigz:pigz zstd:zstd gzip:gzip mandoc:mandoc getfattr:attr containerd:containerd ctr:containerd dot:graphviz zsh:zsh script:bsdutils; do
+for pair in mount:mount cp:coreutils tar:tar pigz:pigz zstd:zstd gzip:gzip mandoc:mandoc getfattr:attr containerd:containerd ctr:containerd dot:graphviz zsh:zsh script:bsdutils btrfs:btrfs-progs; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
