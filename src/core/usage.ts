@@ -1,10 +1,10 @@
 import fs from 'node:fs'
-import path from 'node:path'
 import type {Usage} from './snapshotter.js'
 
 /**
  * Allocated bytes and distinct inodes under `root`, the root itself included,
  * counting each inode once (hard links) — what containerd's fs.DiskUsage reports.
+ * Names are walked as bytes: a layer may hold names that are not UTF-8.
  */
 export function diskUsage(root: string): Usage {
   const seen = new Set<string>()
@@ -15,12 +15,13 @@ export function diskUsage(root: string): Usage {
     seen.add(id)
     blocks += st.blocks
   }
-  const stack: string[] = [root]
-  visit(fs.lstatSync(root, {bigint: true}))
+  const slash = Buffer.from('/')
+  const stack: Buffer[] = [Buffer.from(root)]
+  visit(fs.lstatSync(stack[0]!, {bigint: true}))
   while (stack.length > 0) {
     const dir = stack.pop()!
-    for (const ent of fs.readdirSync(dir, {withFileTypes: true})) {
-      const p = path.join(dir, ent.name)
+    for (const ent of fs.readdirSync(dir, {withFileTypes: true, encoding: 'buffer'})) {
+      const p = Buffer.concat([dir, slash, ent.name])
       visit(fs.lstatSync(p, {bigint: true}))
       if (ent.isDirectory()) stack.push(p)
     }

@@ -98,6 +98,8 @@ const LAYER_TYPES: Record<Compression, string> = {
 
 export interface LayerSpec {
   entries: TarEntry[]
+  /** The layer's tar as given (built elsewhere, e.g. by tar.ts's buildTar for names in raw bytes); `entries` is then ignored. */
+  tar?: Buffer
   compression?: Compression
   /** Override the media type written in the manifest. */
   mediaType?: string
@@ -122,7 +124,7 @@ export interface BuiltImage {
 
 export function buildImage(layers: readonly LayerSpec[], platform: {os: string; architecture: string; variant?: string} = {os: 'linux', architecture: 'amd64'}): BuiltImage {
   const built = layers.map((l): BuiltLayer => {
-    const t = tar(l.entries)
+    const t = l.tar ?? tar(l.entries)
     const blob = compress(t, l.compression ?? 'gzip')
     return {tar: t, blob, digest: sha(blob), diffId: sha(t), mediaType: l.mediaType ?? LAYER_TYPES[l.compression ?? 'gzip']}
   })

@@ -8,17 +8,22 @@ import {BLOCK, EOA, entryHeader, padding, sealHeader, ustarHeader, type WriteEnt
 // Layers built in code at test time: every entry type, PAX xattrs, whiteouts,
 // and raw header blocks for archives that lie.
 
-export type Spec = (WriteEntry & {data?: string | Buffer}) | {raw: Buffer}
+/** A name as text (written as UTF-8) or as raw bytes (written as they are, for names that are not UTF-8). */
+export type Name = string | Buffer
+type Opts = Partial<Omit<WriteEntry, 'name' | 'linkname'>>
+export type Spec = (Omit<WriteEntry, 'name' | 'linkname'> & {name: Name; linkname?: Name; data?: string | Buffer}) | {raw: Buffer}
 
-export const file = (name: string, data: string | Buffer = '', e: Partial<WriteEntry> = {}): Spec => ({name, type: 'file', data, ...e})
-export const dir = (name: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'dir', ...e})
-export const symlink = (name: string, linkname: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'symlink', linkname, mode: 0o777, ...e})
-export const hardlink = (name: string, linkname: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'link', linkname, ...e})
-export const chardev = (name: string, major: number, minor: number, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'char', devmajor: major, devminor: minor, ...e})
-export const blockdev = (name: string, major: number, minor: number, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'block', devmajor: major, devminor: minor, ...e})
-export const fifo = (name: string, e: Partial<WriteEntry> = {}): Spec => ({name, type: 'fifo', ...e})
-export const whiteout = (parent: string, name: string, e: Partial<WriteEntry> = {}): Spec => file(parent ? `${parent}/.wh.${name}` : `.wh.${name}`, '', e)
-export const opaque = (parent: string): Spec => file(parent ? `${parent}/.wh..wh..opq` : '.wh..wh..opq')
+export const file = (name: Name, data: string | Buffer = '', e: Opts = {}): Spec => ({name, type: 'file', data, ...e})
+export const dir = (name: Name, e: Opts = {}): Spec => ({name, type: 'dir', ...e})
+export const symlink = (name: Name, linkname: Name, e: Opts = {}): Spec => ({name, type: 'symlink', linkname, mode: 0o777, ...e})
+export const hardlink = (name: Name, linkname: Name, e: Opts = {}): Spec => ({name, type: 'link', linkname, ...e})
+export const chardev = (name: Name, major: number, minor: number, e: Opts = {}): Spec => ({name, type: 'char', devmajor: major, devminor: minor, ...e})
+export const blockdev = (name: Name, major: number, minor: number, e: Opts = {}): Spec => ({name, type: 'block', devmajor: major, devminor: minor, ...e})
+export const fifo = (name: Name, e: Opts = {}): Spec => ({name, type: 'fifo', ...e})
+/** Names joined as bytes, so a part that is not UTF-8 stays as it is. */
+export const join = (...parts: Name[]): Buffer => Buffer.concat(parts.filter(p => p.length > 0).flatMap((p, i) => (i ? [Buffer.from('/'), Buffer.from(p)] : [Buffer.from(p)])))
+export const whiteout = (parent: Name, name: Name, e: Opts = {}): Spec => file(join(parent, Buffer.concat([Buffer.from('.wh.'), Buffer.from(name)])), '', e)
+export const opaque = (parent: Name): Spec => file(join(parent, '.wh..wh..opq'))
 /** A raw header block (checksum sealed) followed by `data` padded to a block. */
 export const raw = (header: Buffer, data: Buffer = Buffer.alloc(0)): Spec => ({raw: Buffer.concat([sealHeader(header), data, padding(data.length)])})
 /** A GNU long-name ('L') or long-link ('K') record for the next entry. */
@@ -35,8 +40,8 @@ export function buildTar(specs: Spec[], opts: {end?: boolean} = {}): Buffer {
       continue
     }
     const data = s.data === undefined ? Buffer.alloc(0) : Buffer.from(s.data)
-    // Test names are text; the writer takes bytes as latin1.
-    const bytes = (t: string | undefined): string | undefined => (t === undefined ? t : Buffer.from(t, 'utf8').toString('latin1'))
+    // Test names are text (UTF-8) or bytes; the writer takes bytes as latin1.
+    const bytes = (t: Name | undefined): string | undefined => (t === undefined ? t : Buffer.from(t).toString('latin1'))
     out.push(entryHeader({...s, name: bytes(s.name)!, linkname: bytes(s.linkname), size: s.size ?? (s.type === 'file' ? data.length : 0)}), data, padding(data.length))
   }
   if (opts.end !== false) out.push(EOA)

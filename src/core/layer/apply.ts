@@ -3,8 +3,8 @@ import path from 'node:path'
 import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
 import {Readable} from 'node:stream'
 import {streamInto} from '../exec.js'
-import {BLOCK, EOA, entryHeader, TarScanner, type TarEntry, type TarTime} from './tar.js'
-import {cleanName, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
+import {EOA, entryHeader, TarRewriter, type TarEntry, type TarTime} from './tar.js'
+import {cleanName, OPAQUE, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'
 
 export interface ApplyOptions {
@@ -75,11 +75,12 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
   if (!fs.lstatSync(dir).isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${dir}: not a directory`)
   // tar follows symlinks already in its target dir.
   assertEmpty(dir, opts.format === 'overlay' ? 'upper directory' : 'directory')
-  const index = new LayerIndex()
+  const index = new LayerIndex(opts.format === 'native')
   const rootBefore = statMeta(enc(dir, ''))
   try {
     // overlay: the root's metadata as the driver made it (containerd ignores a layer's root entry), set by the layer's own tar run.
     await extract(tar, dir, index, opts.format === 'overlay' ? rootTail(rootBefore) : undefined)
+    index.finishRedirects(dir)
   } catch (err) {
     throw translate(err, dir)
   }
@@ -132,31 +133,88 @@ interface Whiteout {
   uid: number
   gid: number
   mtime: TarTime
+  seq: number
 }
 
-/** What the layer contains, learnt header by header; refuses what is unsafe. */
+/**
+ * What the layer contains, learnt header by header; refuses what is unsafe.
+ *
+ * A path may come more than once: as containerd does, the later entry wins,
+ * replacing what is there unless both are directories. GNU tar does that by
+ * itself but in two cases, where it fails: a non-directory over a directory
+ * with content, and a directory over a symlink to a directory. Those entries
+ * are redirected: tar extracts them at a temporary name (`.wh..wh.` names
+ * cannot come from a layer), and finishRedirects() puts them in place once
+ * tar is done. (--recursive-unlink is no answer: it also empties a directory
+ * that a second directory entry names.) Everything learnt about a
+ * directory's subtree (dirs, implied parents, whiteouts, opaque markers) is
+ * dropped by settle() if a non-directory replaced the directory after it was
+ * learnt; `seq` numbers the entries to tell.
+ */
 export class LayerIndex {
-  readonly explicitDirs = new Map<string, Meta>()
+  readonly explicitDirs = new Map<string, Meta & {seq: number}>()
   /** Paths that are, or were at some point in this layer, symlinks: nothing may be written under them. */
   readonly symlinks = new Set<string>()
-  /** Every proper ancestor of an entry: the directories tar makes if the layer does not list them. */
-  readonly ancestors = new Set<string>()
+  /** Every proper ancestor of an entry (with the last entry that implied it): the directories tar makes if the layer does not list them. */
+  readonly ancestors = new Map<string, number>()
   readonly whiteouts: Whiteout[] = []
-  readonly opaques: {dir: string; marker: string}[] = []
+  readonly opaques: {dir: string; marker: string; seq: number}[] = []
+  /**
+   * Non-directory entries, with the last one's number: those that replaced a
+   * directory of the layer, and (native, `allNonDirs`) every one, since a
+   * directory that comes after one at the same path must not merge with the
+   * parent's directory there (containerd removed it for the non-directory).
+   */
+  readonly nonDirs = new Map<string, number>()
+  /** Entries extracted at a temporary name, in order (see finishRedirects). */
+  readonly redirects: {path: string; temp: string; seq: number}[] = []
+  /** Where a redirected path is now, while tar runs. */
+  private readonly moved = new Map<string, string>()
+  readonly disturbed = new Set<string>()
   rootEntry = false
+  private seq = 0
 
-  add(e: TarEntry): void {
+  constructor(private readonly allNonDirs = false) {}
+
+  /** Learn an entry; returns where tar must extract it and where its hard link points when that differs from the entry's own names (a redirect). */
+  add(e: TarEntry): {name: string; linkname: string} | undefined {
+    const seq = ++this.seq
     const p = cleanName(e.name)
     if (p === '') {
       if (e.type !== 'dir') throw new InvalidArgumentError(`invalid layer tar: ${e.type} entry ${showName(e.name)} names the root`)
       this.rootEntry = true
-      return
+      return undefined
     }
-    const dir = this.checkAncestors(p, e.name)
+    const dir = this.checkAncestors(p, e.name, seq)
+    const implied = this.ancestors.get(p)
+    const conflict = e.type === 'dir' ? this.symlinks.has(p) : implied !== undefined && implied > (this.nonDirs.get(p) ?? 0)
+    this.learn(e, p, dir, seq)
+    if (conflict) {
+      const temp = `${OPAQUE}.${this.redirects.length}`
+      for (const k of this.moved.keys()) if (k.startsWith(`${p}/`)) this.moved.delete(k)
+      this.moved.set(p, temp)
+      this.redirects.push({path: p, temp, seq})
+    }
+    if (this.moved.size === 0) return undefined
+    const name = this.whereIs(p)
+    const linkname = e.type === 'link' ? this.whereIs(cleanName(e.linkname)) : e.linkname
+    return name === p && linkname === e.linkname ? undefined : {name, linkname}
+  }
+
+  /** Where tar has (or will have) the layer's path `p`, given the redirects so far. */
+  private whereIs(p: string): string {
+    for (let end = p.length; end > 0; end = p.lastIndexOf('/', end - 1)) {
+      const temp = this.moved.get(p.slice(0, end))
+      if (temp !== undefined) return temp + p.slice(end)
+    }
+    return p
+  }
+
+  private learn(e: TarEntry, p: string, dir: string, seq: number): void {
     if (e.type === 'link') {
       const link = cleanName(e.linkname, 'hard link target')
       if (link === '') throw new InvalidArgumentError(`invalid layer tar: hard link ${showName(e.name)} points at the root`)
-      this.checkAncestors(link, e.linkname, false)
+      this.checkAncestors(link, e.linkname)
       if (whiteoutOf(link.slice(link.lastIndexOf('/') + 1), e.linkname).kind !== 'none') {
         throw new InvalidArgumentError(`invalid layer tar: hard link ${showName(e.name)} points at a whiteout`)
       }
@@ -166,24 +224,74 @@ export class LayerIndex {
     const wo = whiteoutOf(p.slice(dir.length ? dir.length + 1 : 0), e.name)
     if (wo.kind !== 'none') {
       if (e.type === 'dir') throw new InvalidArgumentError(`invalid layer tar: invalid whiteout name ${showName(e.name)} (a whiteout cannot be a directory)`)
-      if (wo.kind === 'opaque') this.opaques.push({dir, marker: p})
-      else this.whiteouts.push({dir, name: wo.target, marker: p, uid: e.uid, gid: e.gid, mtime: e.mtime})
+      if (wo.kind === 'opaque') this.opaques.push({dir, marker: p, seq})
+      else this.whiteouts.push({dir, name: wo.target, marker: p, uid: e.uid, gid: e.gid, mtime: e.mtime, seq})
       return
     }
     if (e.type === 'symlink') this.symlinks.add(p)
-    if (e.type === 'dir') this.explicitDirs.set(p, {mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime})
-    else this.explicitDirs.delete(p)
+    if (e.type === 'dir') {
+      this.explicitDirs.set(p, {mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, seq})
+      return
+    }
+    if (this.allNonDirs || this.explicitDirs.has(p) || this.ancestors.has(p)) this.nonDirs.set(p, seq)
+    this.explicitDirs.delete(p)
   }
 
-  /** Refuse a path under one of the layer's own symlinks; returns its parent. */
-  private checkAncestors(p: string, shown: string, record = true): string {
+  /** Whether what was learnt at `p` from entry `seq` on is still there: no non-directory replaced p or a parent since. */
+  private live(p: string, seq: number): boolean {
+    for (let end = p.indexOf('/'); ; end = p.indexOf('/', end + 1)) {
+      const replaced = this.nonDirs.get(end < 0 ? p : p.slice(0, end))
+      if (replaced !== undefined && replaced > seq) return false
+      if (end < 0) return true
+    }
+  }
+
+  /** Drop what was learnt under directories that a later non-directory entry replaced (call once the layer is read). */
+  settle(): void {
+    if (this.nonDirs.size === 0) return
+    for (const [p, seq] of this.ancestors) if (!this.live(p, seq)) this.ancestors.delete(p)
+    for (const [p, m] of this.explicitDirs) if (!this.live(p, m.seq)) this.explicitDirs.delete(p)
+    const keep = <T extends {marker: string; seq: number}>(list: T[]): T[] => list.splice(0).filter(m => this.live(m.marker, m.seq))
+    this.whiteouts.push(...keep(this.whiteouts))
+    this.opaques.push(...keep(this.opaques))
+  }
+
+  /**
+   * Once tar is done: each redirected entry still current replaces what is at
+   * its path; the others go. The directories whose times this disturbs are
+   * noted in `disturbed`, for the finish to set again.
+   */
+  finishRedirects(root: string): void {
+    const disturbed = this.disturbed
+    for (const r of this.redirects) {
+      const temp = enc(root, r.temp)
+      disturbed.add('')
+      if (this.moved.get(r.path) !== r.temp || !this.live(r.path, r.seq)) {
+        fs.rmSync(temp, {recursive: true, force: true})
+        continue
+      }
+      const up = parentOf(r.path)
+      assertDirChain(root, up, new Set())
+      fs.rmSync(enc(root, r.path), {recursive: true, force: true})
+      fs.renameSync(temp, enc(root, r.path))
+      disturbed.add(up)
+    }
+  }
+
+  /** Directories of the layer that replaced a non-directory of the layer: what the parent has there must go (native). */
+  recreatedDirs(): string[] {
+    return [...this.explicitDirs.keys()].filter(p => this.nonDirs.has(p))
+  }
+
+  /** Refuse a path under one of the layer's own symlinks; returns its parent. `seq`: record the ancestors as implied by that entry. */
+  private checkAncestors(p: string, shown: string, seq?: number): string {
     let end = p.indexOf('/')
     while (end >= 0) {
       const q = p.slice(0, end)
       if (this.symlinks.has(q)) {
         throw new InvalidArgumentError(`invalid layer tar: ${showName(shown)} goes through the symlink ${showName(q)} made by the same layer`)
       }
-      if (record) this.ancestors.add(q)
+      if (seq !== undefined) this.ancestors.set(q, seq)
       end = p.indexOf('/', end + 1)
     }
     const slash = p.lastIndexOf('/')
@@ -211,35 +319,26 @@ function tarArgs(dir: string, layer: boolean): string[] {
  * ride on this run instead of a second one.
  */
 async function extract(input: NodeJS.ReadableStream, dir: string, index: LayerIndex, tail: (index: LayerIndex) => Buffer[] = () => []): Promise<void> {
-  const scanner = new TarScanner(e => index.add(e))
-  // Bytes of a header block begun in an earlier chunk, not yet sent: they may be the end marker.
-  let held: Buffer | null = null
+  // A redirected entry's headers are written anew with the names tar is to use.
+  const rw = new TarRewriter(e => {
+    const to = index.add(e)
+    return to && entryHeader({...e, ...to, name: e.type === 'dir' ? `${to.name}/` : to.name})
+  })
   const finish = (write: (b: Buffer) => void): void => {
+    index.settle()
     for (const b of tail(index)) write(b)
     write(EOA)
   }
   await streamInto('tar', tarArgs(dir, true), input, {
     chunk(chunk, write) {
-      const n = scanner.push(chunk)
-      const heldLen: number = held?.length ?? 0
-      // Of held + chunk[0, n), everything but the end marker or a header block still incomplete goes to tar now.
-      const keep = scanner.done ? BLOCK : scanner.partialBlock
-      const send: number = heldLen + n - keep
-      if (held && send > 0) write(send >= heldLen ? held : held.subarray(0, send))
-      if (send > heldLen) write(n === chunk.length && send - heldLen === n ? chunk : chunk.subarray(0, send - heldLen))
-      if (scanner.done) {
-        // Past the end marker tar reads nothing more; the caller (streamLayer) still hashes the rest.
-        held = null
-        finish(write)
-        return true
-      }
-      if (keep === 0) held = null
-      else held = send >= heldLen ? chunk.subarray(n - keep, n) : Buffer.concat([held!.subarray(Math.max(send, 0)), chunk.subarray(0, n)])
-      return false
+      for (const b of rw.push(chunk)) write(b)
+      // Past the end marker tar reads nothing more; the caller (streamLayer) still hashes the rest.
+      if (rw.done) finish(write)
+      return rw.done
     },
     end(write) {
-      scanner.end()
       // A layer without an end marker (tolerated, as Go and GNU tar do).
+      for (const b of rw.end()) write(b)
       finish(write)
     },
   })
@@ -297,6 +396,10 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
   // the lower layers as containerd does, else what tar gave it.
   const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDir(lowers, rel)?.meta ?? before.get(rel)!)
 
+  for (const rel of index.disturbed) {
+    before.set(rel, statMeta(enc(upper, rel)))
+    touched.add(rel)
+  }
   for (const m of [...index.whiteouts, ...index.opaques]) {
     assertDirChain(upper, m.dir, checked)
     if (!before.has(m.dir)) before.set(m.dir, statMeta(enc(upper, m.dir)))
@@ -313,7 +416,7 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
   }
   // Copy-up, as containerd's mkparent: owner, mode, times and (but trusted.*) xattrs of the lower dir.
   const copyUp = new Map<string, string[]>()
-  for (const rel of index.ancestors) {
+  for (const rel of index.ancestors.keys()) {
     if (index.explicitDirs.has(rel)) continue
     const found = lowerDir(lowers, rel)
     if (!found) continue
@@ -378,7 +481,11 @@ async function finishNative(index: LayerIndex, staging: string, target: string):
     touched.add(rel)
   }
 
-  // 1. The markers leave the staging tree.
+  // 1. The markers leave the staging tree; what put redirected entries in place is set right with them.
+  for (const rel of index.disturbed) {
+    beforeStaging.set(rel, statMeta(S(rel)))
+    touched.add(rel)
+  }
   for (const m of [...index.whiteouts, ...index.opaques]) {
     if (!beforeStaging.has(m.dir)) beforeStaging.set(m.dir, statMeta(S(m.dir)))
     touched.add(m.dir)
@@ -396,6 +503,13 @@ async function finishNative(index: LayerIndex, staging: string, target: string):
     if (!isDirChain(target, o.dir)) continue
     touchTarget(o.dir)
     for (const name of readdir(T(o.dir))) fs.rmSync(T(join(o.dir, name)), {recursive: true, force: true})
+  }
+  // A directory that replaced a non-directory of the layer starts empty: containerd removed the parent's path for the non-directory.
+  for (const rel of index.recreatedDirs()) {
+    const up = parentOf(rel)
+    if (!isDirChain(target, up) || !lstatOrNull(T(rel))) continue
+    touchTarget(up)
+    fs.rmSync(T(rel), {recursive: true, force: true})
   }
 
   // 3. Merge. A directory the layer lists replaces the target's (its

@@ -398,9 +398,11 @@ export const EOA = Buffer.alloc(2 * BLOCK)
 
 /**
  * Pass a tar stream through, replacing the header blocks of chosen entries
- * (their data is kept). `decide` returns the replacement headers for an
- * entry, or undefined to keep it. Bytes of an entry whose headers are still
- * being read are held back until it is known whether they are replaced.
+ * (their data is kept) or inserting entries before them. `decide` returns the
+ * replacement headers for an entry, `{insert}` for whole entries to put before
+ * it, or undefined to keep it. Bytes of an entry whose headers are still
+ * being read are held back until it is known what becomes of them; so is the
+ * end marker and what follows it, until end().
  */
 export class TarRewriter {
   private readonly scanner: TarScanner
@@ -409,18 +411,25 @@ export class TarRewriter {
   private heldAt = 0
   private edits: {start: number; end: number; with: Buffer}[] = []
 
-  constructor(decide: (e: TarEntry) => Buffer | undefined) {
+  constructor(decide: (e: TarEntry) => Buffer | {insert: Buffer} | undefined) {
     this.scanner = new TarScanner(e => {
       const r = decide(e)
-      if (r) this.edits.push({start: e.start, end: e.dataStart, with: r})
+      if (Buffer.isBuffer(r)) this.edits.push({start: e.start, end: e.dataStart, with: r})
+      else if (r) this.edits.push({start: e.start, end: e.start, with: r.insert})
     })
+  }
+
+  /** The end marker has been read: push() passes nothing more on; end() passes the marker and the rest. */
+  get done(): boolean {
+    return this.scanner.done
   }
 
   /** The bytes to pass on for this chunk (possibly fewer, held back, or more, released). */
   push(chunk: Buffer): Buffer[] {
     this.held.push(chunk)
     if (!this.scanner.done) this.scanner.push(chunk)
-    const upTo = this.scanner.done || !this.scanner.inHeader ? this.heldAt + this.heldLength() : this.scanner.start
+    // At the end marker, `start` is where the marker begins.
+    const upTo = this.scanner.done || this.scanner.inHeader ? this.scanner.start : this.heldAt + this.heldLength()
     return this.release(upTo)
   }
 
