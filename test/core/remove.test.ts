@@ -5,6 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {SnapshotError} from '../../src/core/errors.js'
 import {MountInTheWayError, removeOnDevice, removeTree} from '../../src/core/fs/remove.js'
 import {readMountinfo} from '../../src/core/mount.js'
+import {openSnapshotter} from '../../src/core/open.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
 describe('removeTree', () => {
@@ -83,3 +84,40 @@ describe('removeTree', () => {
     expect(fs.existsSync(top)).toBe(false)
   })
 })
+
+for (const snapshotter of ['overlayfs', 'native'] as const) {
+  describe.skipIf(!canMount)(`rm when a mount appears inside after the check, on ${snapshotter} (needs root on Linux)`, () => {
+    let root: ReturnType<typeof tempRoot>
+    beforeEach(() => {
+      root = tempRoot('ctrsnap-remove-')
+    })
+    afterEach(async () => {
+      for (const e of readMountinfo().reverse()) if (e.mountPoint.startsWith(root.dir)) await execa('umount', ['-l', e.mountPoint], {reject: false})
+      root.cleanup()
+    })
+
+    it('the record goes (crash order), the directory stays as rm-<id> with the mount and its file; cleanup leaves it while the mount lives, then takes it', async () => {
+      const s = openSnapshotter({root: root.dir, snapshotter})
+      await s.prepare('a', '')
+      const own = (await s.layerPaths('a')).own!
+      const mnt = path.join(own, 'mnt')
+      fs.mkdirSync(mnt)
+      await execa('mount', ['-t', 'tmpfs', 'tmpfs', mnt])
+      fs.writeFileSync(path.join(mnt, 'precious'), 'keep')
+      // The mount "appears" after the check: skip the check.
+      ;(s as unknown as {assertNothingMountedInside: () => void}).assertNothingMountedInside = () => {}
+      const left = path.join(s.root, 'snapshots', 'rm-1')
+      const leftMnt = path.join(left, path.relative(path.join(s.root, 'snapshots', '1'), mnt))
+      await expect(s.remove('a')).rejects.toThrow(
+        `the snapshot is removed, but its directory ${left} is left: ${leftMnt} is mounted inside it; unmount it, then run ctrsnap cleanup (which leaves it alone while the mount lives)`,
+      )
+      expect(await s.walk()).toEqual([])
+      expect(fs.readFileSync(path.join(leftMnt, 'precious'), 'utf8')).toBe('keep')
+      const plan = await s.cleanup()
+      expect(plan).toEqual({items: [], skipped: [{path: left, reason: `${leftMnt} is mounted inside it`}]})
+      await execa('umount', [leftMnt])
+      expect((await s.cleanup()).items.map(i => [i.kind, i.path])).toEqual([['removing', left]])
+      expect(fs.readdirSync(path.join(s.root, 'snapshots'))).toEqual([])
+    })
+  })
+}
