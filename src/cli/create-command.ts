@@ -14,7 +14,7 @@ export abstract class CreateCommand extends BaseCommand<typeof CreateCommand> {
   static override flags = {
     target: Flags.string({char: 't', summary: 'Print the mount commands for this target (does not mount).', helpValue: 'DIR'}),
     mounts: Flags.boolean({summary: 'Print the mounts as JSON (prints only; see --mount).', default: false}),
-    mount: Flags.boolean({summary: 'Perform the mount at --target (created if missing); undo with `unmount`.', dependsOn: ['target']}),
+    mount: Flags.boolean({summary: 'Perform the mount at --target (created if missing; not inside or over the root\'s stores); undo with `unmount`.', dependsOn: ['target']}),
     label: Flags.string({summary: 'Set a label, K=V (bare K means K=true); repeatable.', multiple: true, multipleNonGreedy: true, helpValue: 'K=V'}),
   }
 

@@ -4,7 +4,7 @@ import {labelsFromFlags} from '../core/labels.js'
 
 export default class Commit extends BaseCommand<typeof Commit> {
   static override summary = 'Commit an active snapshot KEY as the committed snapshot NAME.'
-  static override description = `The committed snapshot keeps KEY's parent and gets a new Created time and only the labels given here. KEY is gone afterwards.`
+  static override description = `The committed snapshot keeps KEY's parent and gets a new Created time and only the labels given here. KEY is gone afterwards. Refused while ctrsnap has KEY mounted (prepare/view/mounts --mount): a committed layer must not change, so unmount it first.`
   static override usage = 'commit [--label K=V]... NAME KEY'
   static override examples = ['<%= config.bin %> commit base base-work']
   static override args = {

@@ -4,7 +4,7 @@ import {REMOVING_PREFIX, snapshotsDir, TEMP_PREFIX, tempDirPid} from './drivers/
 import {isAtomicTemp} from './store/atomic-file.js'
 import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
-import {isInUse, readMountinfo} from './mount.js'
+import {readMountinfo, useOf} from './mount.js'
 import {diskUsage} from './usage.js'
 import {LOCK_STALE_MS} from './store/lock.js'
 
@@ -77,8 +77,9 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     } else {
       continue // not ours: never touch
     }
-    if (isInUse(full, mountinfo)) {
-      plan.skipped.push({path: full, reason: 'mounted'})
+    const use = useOf(full, mountinfo)
+    if (use !== undefined) {
+      plan.skipped.push({path: full, reason: use})
       continue
     }
     plan.items.push({kind, path: full, bytes: bytesOf(full)})

@@ -8,10 +8,11 @@ import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
-import type {CreateOptions, Info, Kind, Mount, Snapshotter, Usage} from './snapshotter.js'
+import {SNAPSHOTTERS, type CreateOptions, type Info, type Kind, type Mount, type Snapshotter, type Usage} from './snapshotter.js'
 import {diskUsage} from './usage.js'
 import {planCleanup, type CleanupPlan} from './cleanup.js'
-import {checkMountable, liveMountPoints, mountAll, unmount} from './mount.js'
+import {checkMountable, isWithin, liveMountPoints, mountAll, mountsInside, readMountinfo, resolveExisting, unmount} from './mount.js'
+import {MountInTheWayError, removeTree} from './fs/remove.js'
 
 function mustGet(db: Db, key: string): q.SnapshotRecord {
   const rec = q.getRecord(db, key)
@@ -84,6 +85,8 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   private async createAndMount(kind: Kind, key: string, parent: string, opts: CreateOptions): Promise<Mount[]> {
+    // A target mount() would refuse is refused before anything is created.
+    if (opts.mountAt !== undefined) this.assertTargetOutsideStore(opts.mountAt)
     const mounts = await this.create(kind, key, parent, opts)
     if (opts.mountAt === undefined) return mounts
     try {
@@ -119,7 +122,7 @@ export class LocalSnapshotter implements Snapshotter {
         try {
           tx.commit()
         } catch (err) {
-          fs.rmSync(dir, {recursive: true, force: true})
+          removeTree(dir)
           throw err
         }
       }
@@ -134,10 +137,10 @@ export class LocalSnapshotter implements Snapshotter {
     try {
       await this.driver.populate(tmp, ref)
       // Nothing has this id: a directory by that name is an orphan of a writer killed before it persisted.
-      fs.rmSync(dir, {recursive: true, force: true})
+      removeTree(dir)
       fs.renameSync(tmp, dir)
     } catch (err) {
-      fs.rmSync(tmp, {recursive: true, force: true})
+      removeTree(tmp)
       throw err
     }
     return dir
@@ -158,6 +161,8 @@ export class LocalSnapshotter implements Snapshotter {
       if (rec.kind !== 'Active') {
         throw new FailedPreconditionError(`snapshot "${key}" is ${article(rec.kind)}, not active: only active snapshots can be committed`)
       }
+      // A committed layer must not change: not while a mount of ours can still write to it.
+      this.assertNotMounted(db, [rec.id], 'commit')
       // Removed and prepared again between the measurement and the lock: measure the new one.
       const usage = u !== undefined && rec.id === pre.id ? u : diskUsage(this.driver.layerPath(rec.id))
       q.commitRecord(db, rec.id, name, rfc3339Nano(), usage.size, usage.inodes, labels)
@@ -167,7 +172,7 @@ export class LocalSnapshotter implements Snapshotter {
   /**
    * Remove a snapshot; with `recursive`, it and every descendant in one
    * transaction. Refused, removing nothing, while any of them has children
-   * left or is mounted.
+   * left, is mounted by ctrsnap, or has anything mounted inside its directory.
    */
   async remove(key: string, opts: {recursive?: boolean} = {}): Promise<string[]> {
     let removed: string[] = []
@@ -175,12 +180,12 @@ export class LocalSnapshotter implements Snapshotter {
       const rec = mustGet(tx.db, key)
       const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key}]
       if (!opts.recursive) this.assertNoChildren(tx.db, key, rec.id)
-      this.assertNotMounted(tx.db, subtree.map(s => s.id))
+      this.assertNotMounted(tx.db, subtree.map(s => s.id), 'remove')
+      this.assertNothingMountedInside(subtree)
       removed = subtree.map(s => s.key)
       return this.removeLocked(tx, subtree.map(s => s.id))
     })
-    // Records are gone; a failure here leaves only orphan directories for cleanup, never a dangling record.
-    for (const dir of doomed) fs.rmSync(dir, {recursive: true, force: true})
+    this.deleteDirs(doomed)
     return removed
   }
 
@@ -194,13 +199,63 @@ export class LocalSnapshotter implements Snapshotter {
     }
   }
 
-  /** Removing a directory under a live mount is undefined behaviour: refuse, naming the target. */
-  private assertNotMounted(db: Db, ids: readonly number[]): void {
+  /**
+   * Refuse to `verb` a snapshot ctrsnap has mounted (a live mount with a
+   * record; `except` is one being undone), naming the target and the way out:
+   * freeing a directory under a live mount is undefined behaviour, and a
+   * committed layer that a mount can still write to is not immutable.
+   * Mounts made by hand are containerd's business, as in containerd.
+   */
+  assertNotMounted(db: Db, ids: readonly number[], verb: 'remove' | 'commit', except?: string): void {
     const live = liveMountPoints()
-    const mounted = q.mountsOfSnapshots(db, ids).filter(m => live.has(m.target))
+    const mounted = q.mountsOfSnapshots(db, ids).filter(m => m.target !== except && live.has(m.target))
     if (mounted.length > 0) {
       const m = mounted[0]!
-      throw new FailedPreconditionError(`cannot remove snapshot "${m.key}": it is mounted at ${m.target} (run: ctrsnap unmount ${m.target})`)
+      throw new FailedPreconditionError(`cannot ${verb} snapshot "${m.key}": it is mounted at ${m.target} (run: ctrsnap unmount ${m.target})`)
+    }
+  }
+
+  /** Refuse, before any record goes, to remove a snapshot whose directory has something mounted inside it (any mount, ours or not). */
+  private assertNothingMountedInside(snaps: readonly {id: number; key: string}[]): void {
+    const entries = readMountinfo()
+    for (const s of snaps) {
+      const mp = mountsInside(snapshotDir(this.root, s.id), entries)[0]
+      if (mp !== undefined) throw new FailedPreconditionError(`cannot remove snapshot "${s.key}": ${mp} is mounted inside its directory (run: umount ${mp})`)
+    }
+  }
+
+  /**
+   * Delete the directories of removed snapshots (their records are gone,
+   * crash order). Should a mount have appeared inside one since the check,
+   * removeTree stops at it: the directory stays, an orphan for cleanup, which
+   * leaves it alone for as long as the mount lives.
+   */
+  private deleteDirs(doomed: readonly string[]): void {
+    let failed: unknown
+    for (const dir of doomed) {
+      try {
+        removeTree(dir)
+      } catch (err) {
+        failed ??= err
+      }
+    }
+    if (failed instanceof MountInTheWayError) {
+      throw new FailedPreconditionError(`the snapshot is removed, but its directory ${failed.dir} is left: ${failed.reason}; unmount it, then run ctrsnap cleanup (which leaves it alone while the mount lives)`)
+    }
+    if (failed !== undefined) throw failed
+  }
+
+  /**
+   * A mount target must neither be inside a store of this root nor hide one
+   * (the store itself, the root, or any ancestor such as /): the snapshot
+   * would be mounted over ctrsnap's own data.
+   */
+  private assertTargetOutsideStore(target: string): void {
+    const t = resolveExisting(target)
+    for (const name of SNAPSHOTTERS) {
+      const store = resolveExisting(path.join(path.dirname(this.root), name))
+      if (isWithin(t, store)) throw new InvalidArgumentError(`cannot mount at ${target}: it is inside ctrsnap's store ${store}`)
+      if (isWithin(store, t)) throw new InvalidArgumentError(`cannot mount at ${target}: it would hide ctrsnap's store ${store}`)
     }
   }
 
@@ -228,6 +283,7 @@ export class LocalSnapshotter implements Snapshotter {
    * the kernel's 500 layers fit in mount(2)'s one page of options.
    */
   async mount(key: string, target: string): Promise<Mount[]> {
+    this.assertTargetOutsideStore(target)
     const mounts = await this.mounts(key)
     const base = snapshotsDir(this.root)
     const runnable = checkMountable(key, mounts, base)
@@ -258,17 +314,19 @@ export class LocalSnapshotter implements Snapshotter {
     const result = await this.store.write(async tx => {
       const rec = q.mountRecord(tx.db, real)
       if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`)
-      if (opts.remove) this.assertNoChildren(tx.db, rec.key, rec.snapshotId)
+      if (opts.remove) {
+        // Every refusal before the unmount, so a refused --rm leaves the mount as it was.
+        this.assertNoChildren(tx.db, rec.key, rec.snapshotId)
+        this.assertNotMounted(tx.db, [rec.snapshotId], 'remove', real)
+        this.assertNothingMountedInside([{id: rec.snapshotId, key: rec.key}])
+      }
       const wasMounted = liveMountPoints().has(real)
       if (wasMounted) await unmount(real)
       q.deleteMount(tx.db, real)
-      if (opts.remove) {
-        this.assertNotMounted(tx.db, [rec.snapshotId])
-        doomed.push(...this.removeLocked(tx, [rec.snapshotId]))
-      }
+      if (opts.remove) doomed.push(...this.removeLocked(tx, [rec.snapshotId]))
       return {target: real, key: rec.key, wasMounted, removed: opts.remove === true}
     })
-    for (const dir of doomed) fs.rmSync(dir, {recursive: true, force: true})
+    this.deleteDirs(doomed)
     return result
   }
 
@@ -282,8 +340,18 @@ export class LocalSnapshotter implements Snapshotter {
       const plan = planCleanup(this.root, tx.db)
       for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
       tx.commit()
-      for (const item of plan.items) if (item.kind !== 'stale-mount') fs.rmSync(item.path, {recursive: true, force: true})
-      return plan
+      const done: CleanupPlan = {items: [], skipped: plan.skipped}
+      for (const item of plan.items) {
+        try {
+          if (item.kind !== 'stale-mount') removeTree(item.path)
+          done.items.push(item)
+        } catch (err) {
+          // Mounted inside since the plan was made: left alone, as the plan leaves a mounted directory.
+          if (!(err instanceof MountInTheWayError)) throw err
+          done.skipped.push({path: item.path, reason: err.reason})
+        }
+      }
+      return done
     })
   }
 

@@ -109,10 +109,47 @@ export function liveMountPoints(entries: readonly MountinfoEntry[] = readMountin
   return new Set(entries.map(e => e.mountPoint))
 }
 
+/**
+ * `p` made absolute with its existing part's symlinks resolved, as the
+ * kernel names mount points; the missing rest is appended as written.
+ */
+export function resolveExisting(p: string): string {
+  const abs = path.resolve(p)
+  const tail: string[] = []
+  for (let dir = abs; ; dir = path.dirname(dir)) {
+    try {
+      return path.join(fs.realpathSync(dir), ...tail.reverse())
+    } catch {
+      if (dir === path.dirname(dir)) return abs
+      tail.push(path.basename(dir))
+    }
+  }
+}
+
+/** Whether `p` is `dir` or below it (both absolute and normalised). */
+export function isWithin(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir === path.sep ? dir : dir + path.sep)
+}
+
+/** Mount points at or below `dir`, in the kernel's table order: what a recursive removal of `dir` would cross. */
+export function mountsInside(dir: string, entries: readonly MountinfoEntry[] = readMountinfo()): string[] {
+  const real = resolveExisting(dir)
+  return entries.map(e => e.mountPoint).filter(m => isWithin(m, real))
+}
+
+/**
+ * What holds `dir`, for a message, or undefined: a mount at or below it, or
+ * a mount whose source is it (bind root, overlay layer given as an absolute path).
+ */
+export function useOf(dir: string, entries: readonly MountinfoEntry[]): string | undefined {
+  const inside = mountsInside(dir, entries)[0]
+  if (inside !== undefined) return `${inside} is mounted ${inside === resolveExisting(dir) ? 'on it' : 'inside it'}`
+  const prefix = dir + path.sep
+  const user = entries.find(e => e.root === dir || e.root.startsWith(prefix) || e.superOptions.includes(dir + path.sep) || e.superOptions.includes(dir + ','))
+  return user && `it is a source of the mount at ${user.mountPoint}`
+}
+
 /** Whether anything is mounted at or below `dir`, or `dir` is the source of a mount (bind root or overlay layer). */
 export function isInUse(dir: string, entries: readonly MountinfoEntry[]): boolean {
-  const prefix = dir + path.sep
-  return entries.some(e =>
-    e.mountPoint === dir || e.mountPoint.startsWith(prefix) || e.root === dir || e.root.startsWith(prefix) || e.superOptions.includes(dir + path.sep) || e.superOptions.includes(dir + ','),
-  )
+  return useOf(dir, entries) !== undefined
 }

@@ -21,16 +21,16 @@ for (const snapshotter of ['overlayfs', 'native']) {
       root.cleanup()
     })
 
-    it('mount/unmount round trip: prepare --mount, write, commit while mounted, view --mount reads it, unmount', async () => {
+    it('mount/unmount round trip: prepare --mount, write, unmount, commit, view --mount reads it, unmount', async () => {
       const t1 = path.join(root.dir, 'mnt', 'a') // created if missing
       const r = await ctrsnap(['prepare', '--mount', '-t', t1, 'a'], o)
       expect(r.exitCode).toBe(0)
       expect(r.stdout).toMatch(/^mount -t bind \S+ .* -o /)
       expect(isMounted(t1)).toBe(true)
       fs.writeFileSync(path.join(t1, 'hello'), 'world')
-      expect((await ctrsnap(['commit', 'base', 'a'], o)).exitCode).toBe(0) // commit works while mounted, as in ctr
       expect((await ctrsnap(['unmount', t1], o))).toEqual({stdout: '', stderr: '', exitCode: 0})
       expect(isMounted(t1)).toBe(false)
+      expect((await ctrsnap(['commit', 'base', 'a'], o)).exitCode).toBe(0)
 
       const t2 = path.join(root.dir, 'v')
       expect((await ctrsnap(['view', '--mount', '-t', t2, 'v', 'base'], o)).exitCode).toBe(0)
@@ -91,6 +91,99 @@ for (const snapshotter of ['overlayfs', 'native']) {
       expect((await ctrsnap(['rm', '-r', 'base'], o)).exitCode).toBe(0)
       expect((await ctrsnap(['ls'], o)).stdout).toBe('KEY PARENT KIND \n')
       expect(fs.readdirSync(path.join(o.root, snapshotter, 'snapshots'))).toEqual([])
+    })
+
+    /** Where snapshot `id` keeps its own layer (overlay: the upper, native: the tree). */
+    const layerDir = (id: number): string => path.join(o.root, snapshotter, 'snapshots', String(id), ...(snapshotter === 'overlayfs' ? ['fs'] : []))
+
+    it('commit refuses a snapshot ctrsnap has mounted, naming the mount and the way out, changing nothing; after unmount it commits', async () => {
+      await ctrsnap(['prepare', 'w'], o)
+      const t = path.join(root.dir, 'T')
+      expect((await ctrsnap(['mounts', '--mount', t, 'w'], o)).exitCode).toBe(0)
+      fs.writeFileSync(path.join(t, 'f'), '1')
+      const before = (await ctrsnap(['ls'], o)).stdout
+      const r = await ctrsnap(['commit', 'c', 'w'], o)
+      expect(r).toEqual({stdout: '', stderr: `ctrsnap: cannot commit snapshot "w": it is mounted at ${t} (run: ctrsnap unmount ${t})\n`, exitCode: 5})
+      expect((await ctrsnap(['ls'], o)).stdout).toBe(before)
+      expect(isMounted(t)).toBe(true)
+      expect((await ctrsnap(['unmount', t], o)).exitCode).toBe(0)
+      expect((await ctrsnap(['commit', 'c', 'w'], o)).exitCode).toBe(0)
+      expect((await ctrsnap(['ls'], o)).stdout).toBe('KEY PARENT KIND      \nc          Committed \n')
+    })
+
+    it('unmount --rm refuses while the snapshot is also mounted elsewhere, leaving both mounts and the record as they were', async () => {
+      const t1 = path.join(root.dir, 't1')
+      const t2 = path.join(root.dir, 't2')
+      await ctrsnap(['prepare', '--mount', '-t', t1, 'a'], o)
+      await ctrsnap(['mounts', '--mount', t2, 'a'], o)
+      const r = await ctrsnap(['unmount', '--rm', t1], o)
+      expect(r).toEqual({stdout: '', stderr: `ctrsnap: cannot remove snapshot "a": it is mounted at ${t2} (run: ctrsnap unmount ${t2})\n`, exitCode: 5})
+      expect([isMounted(t1), isMounted(t2)]).toEqual([true, true])
+      expect((await ctrsnap(['unmount', t2], o)).exitCode).toBe(0)
+      expect((await ctrsnap(['unmount', '--rm', t1], o)).exitCode).toBe(0)
+      expect((await ctrsnap(['ls'], o)).stdout).toBe('KEY PARENT KIND \n')
+    })
+
+    it('rm and rm -r refuse, touching nothing, while anything is mounted inside a snapshot\'s directory; the file on the tmpfs survives', async () => {
+      await ctrsnap(['prepare', 'a'], o)
+      await ctrsnap(['commit', 'base', 'a'], o)
+      await ctrsnap(['prepare', 'b', 'base'], o) // id 2
+      fs.writeFileSync(path.join(layerDir(2), 'mine'), 'x')
+      const mnt = path.join(layerDir(2), 'mnt')
+      fs.mkdirSync(mnt)
+      await execa('mount', ['-t', 'tmpfs', 'tmpfs', mnt])
+      fs.writeFileSync(path.join(mnt, 'precious'), 'keep')
+      const before = (await ctrsnap(['ls'], o)).stdout
+      const refused = {stdout: '', stderr: `ctrsnap: cannot remove snapshot "b": ${mnt} is mounted inside its directory (run: umount ${mnt})\n`, exitCode: 5}
+      expect(await ctrsnap(['rm', 'b'], o)).toEqual(refused)
+      expect(await ctrsnap(['rm', '-r', 'base'], o)).toEqual(refused)
+      expect((await ctrsnap(['ls'], o)).stdout).toBe(before)
+      expect(fs.readFileSync(path.join(mnt, 'precious'), 'utf8')).toBe('keep')
+      expect(fs.readFileSync(path.join(layerDir(2), 'mine'), 'utf8')).toBe('x')
+      await execa('umount', [mnt])
+      expect((await ctrsnap(['rm', '-r', 'base'], o)).exitCode).toBe(0)
+      expect(fs.readdirSync(path.join(o.root, snapshotter, 'snapshots'))).toEqual([])
+    })
+
+    it('cleanup leaves an orphan with a tmpfs mounted inside, naming the mount; the file on the tmpfs survives', async () => {
+      await ctrsnap(['prepare', 'a'], o)
+      const orphan = path.join(o.root, snapshotter, 'snapshots', '9')
+      const mnt = path.join(orphan, 'mnt')
+      fs.mkdirSync(mnt, {recursive: true})
+      fs.writeFileSync(path.join(orphan, 'junk'), 'y')
+      await execa('mount', ['-t', 'tmpfs', 'tmpfs', mnt])
+      fs.writeFileSync(path.join(mnt, 'precious'), 'keep')
+      const r = await ctrsnap(['cleanup'], o)
+      expect(r).toEqual({stdout: `skipped ${orphan} (${mnt} is mounted inside it)\nreclaimed 0 items, 0.0 B\n`, stderr: '', exitCode: 0})
+      expect(fs.readFileSync(path.join(mnt, 'precious'), 'utf8')).toBe('keep')
+      expect(fs.readFileSync(path.join(orphan, 'junk'), 'utf8')).toBe('y')
+      await execa('umount', [mnt])
+      expect((await ctrsnap(['cleanup'], o)).stdout).toMatch(/^removed \S+\/snapshots\/9 \(directory with no snapshot record/)
+      expect(fs.existsSync(orphan)).toBe(false)
+    })
+
+    it('a mount target inside a store of the root, or one that would hide it, is refused before anything is created or mounted', async () => {
+      await ctrsnap(['prepare', 'w'], o)
+      const store = path.join(o.root, snapshotter)
+      const other = path.join(o.root, snapshotter === 'overlayfs' ? 'native' : 'overlayfs')
+      const inside = [path.join(store, 'snapshots'), path.join(store, 'snapshots', 'new'), store]
+      for (const t of inside) {
+        expect(await ctrsnap(['mounts', '--mount', t, 'w'], o)).toEqual({stdout: '', stderr: `ctrsnap: cannot mount at ${t}: it is inside ctrsnap's store ${store}\n`, exitCode: 6})
+      }
+      expect((await ctrsnap(['mounts', '--mount', path.join(other, 'x'), 'w'], o)).stderr).toBe(`ctrsnap: cannot mount at ${path.join(other, 'x')}: it is inside ctrsnap's store ${other}\n`)
+      for (const t of [o.root, root.dir, '/']) {
+        const r = await ctrsnap(['mounts', '--mount', t, 'w'], o)
+        expect(r.exitCode).toBe(6)
+        expect(r.stderr).toMatch(new RegExp(`^ctrsnap: cannot mount at ${t}: it would hide ctrsnap's store /`))
+      }
+      for (const cmd of ['prepare', 'view']) {
+        const r = await ctrsnap([cmd, '--mount', '-t', path.join(store, 'snapshots'), 'x', ...(cmd === 'view' ? ['w'] : [])], o)
+        expect(r.exitCode).toBe(6)
+      }
+      expect(fs.existsSync(path.join(store, 'snapshots', 'new'))).toBe(false)
+      expect(fs.existsSync(other)).toBe(false)
+      expect((await ctrsnap(['ls'], o)).stdout).toBe('KEY PARENT KIND   \nw          Active \n')
+      expect(readMountinfo().filter(e => e.mountPoint.startsWith(root.dir))).toEqual([])
     })
 
     it('a failed mount is an external-command error with mount\'s stderr, records nothing and takes the snapshot back', async () => {

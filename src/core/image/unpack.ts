@@ -5,6 +5,7 @@ import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import {makeTempDir} from '../drivers/layout.js'
+import {removeTree} from '../fs/remove.js'
 import type {LocalSnapshotter} from '../local.js'
 import type {StagedLayer} from '../layer/apply.js'
 import {acquireLock, type Lock} from '../store/lock.js'
@@ -126,7 +127,7 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
           r.digest = digest
           return done!
         } catch (err) {
-          fs.rmSync(dir, {recursive: true, force: true})
+          removeTree(dir)
           throw err
         }
       })

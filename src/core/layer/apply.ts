@@ -6,6 +6,7 @@ import {streamInto} from '../exec.js'
 import {EOA, entryHeader, TarRewriter, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OPAQUE, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'
+import {removeTree} from '../fs/remove.js'
 
 export interface ApplyOptions {
   /** overlay: `target` is an empty upper dir; native: a full copy of the parent. */
@@ -40,7 +41,7 @@ export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions)
     const staged = await stageLayer(tar, {format: opts.format, dir})
     await staged.finish(target, opts.parents)
   } finally {
-    if (dir !== target) fs.rmSync(dir, {recursive: true, force: true})
+    if (dir !== target) removeTree(dir)
   }
 }
 
@@ -108,7 +109,7 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
       }
     },
     discard: () => {
-      if (!moved) fs.rmSync(dir, {recursive: true, force: true})
+      if (!moved) removeTree(dir)
     },
   }
 }
