@@ -11,12 +11,13 @@ import {fileURLToPath} from 'node:url'
 const root = fileURLToPath(new URL('..', import.meta.url))
 
 // ctr users write `ctr snapshots --snapshotter native ls`: take the global
-// flags before the command too, by moving them after it.
+// flags before the command too, by moving them after it. `-n` (ctr's
+// namespace) is moved as --namespace: after the command, cleanup's -n is --dry-run.
 {
   const args = process.argv.slice(2)
   const lead = []
-  while (args.length > 0 && /^--(root|snapshotter)(=|$)/.test(args[0])) {
-    const flag = args.shift()
+  while (args.length > 0 && /^(--(root|snapshotter|namespace)|-n)(=|$)/.test(args[0])) {
+    const flag = args.shift().replace(/^-n(?==|$)/, '--namespace')
     lead.push(flag)
     if (!flag.includes('=') && args.length > 0) lead.push(args.shift())
   }

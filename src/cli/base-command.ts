@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
+import {DEFAULT_NAMESPACE, namespaceProblem} from '../core/namespaces.js'
 import {refuseNonUtf8Args} from './argv.js'
 import {renderError} from './exit-codes.js'
 import {mountLines} from './format/mounts.js'
@@ -11,8 +12,23 @@ import type {Mount} from '../core/snapshotter.js'
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
+/** -n/--namespace, as ctr's; a name containerd would refuse is a usage error (a plain Error: oclif makes it one). */
+export const namespaceFlag = Flags.string({
+  char: 'n',
+  summary: 'Namespace of the snapshots.',
+  env: 'CTRSNAP_NAMESPACE',
+  default: DEFAULT_NAMESPACE,
+  helpGroup: 'GLOBAL',
+  helpValue: 'NAME',
+  parse: async input => {
+    const problem = namespaceProblem(input)
+    if (problem !== undefined) throw new Error(problem)
+    return input
+  },
+})
+
 /**
- * Every ctrsnap command: global --root/--snapshotter, exact-byte output, and
+ * Every ctrsnap command: global --root/--snapshotter/--namespace, exact-byte output, and
  * one error path (one line on stderr, the exit code of the error's class).
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -31,6 +47,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       options: [...SNAPSHOTTERS],
       helpGroup: 'GLOBAL',
     }),
+    namespace: namespaceFlag,
   }
 
   /** oclif's usage line is rebuilt from this; keep it in ctr's words. */
@@ -59,7 +76,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected snapshotter(): LocalSnapshotter {
-    return openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    return openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter, namespace: this.flags.namespace})
   }
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */

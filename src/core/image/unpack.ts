@@ -228,7 +228,7 @@ async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | 
 async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<number> {
   const db = await sn.store.read()
   for (let i = chain.length - 1; i >= 0; i--) {
-    const rec = q.getRecord(db, chain[i]!)
+    const rec = q.getRecord(db, sn.namespace, chain[i]!)
     if (!rec) continue
     const parent = i === 0 ? '' : chain[i - 1]!
     if (rec.kind !== 'Committed' || rec.parent !== parent) {
@@ -240,7 +240,7 @@ async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<numbe
 }
 
 async function committedOn(sn: LocalSnapshotter, name: string, parent: string): Promise<boolean> {
-  const rec = q.getRecord(await sn.store.read(), name)
+  const rec = q.getRecord(await sn.store.read(), sn.namespace, name)
   return rec !== undefined && rec.kind === 'Committed' && rec.parent === parent
 }
 
