@@ -7,11 +7,12 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CorruptStoreError, UnavailableError} from '../../src/core/errors.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {DB_FILE, Metastore} from '../../src/core/store/metastore.js'
-import {SCHEMA_VERSION} from '../../src/core/store/schema.js'
+import {migrate, SCHEMA_VERSION} from '../../src/core/store/schema.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures')
 
 /** The CLI tests run dist/: a build older than the store's sources would test old code. */
 function assertFreshBuild(): void {
@@ -129,6 +130,57 @@ describe('store format', () => {
       expect(r.stderr).toBe(`ctrsnap: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this ctrsnap understands (${SCHEMA_VERSION}); upgrade ctrsnap\n`)
     }
     expect(fs.readFileSync(file).equals(bytes)).toBe(true)
+  })
+
+  it('a store written before namespaces (schema 2, by ctrsnap 3a3e707) opens as namespace "default": same ls/tree/info bytes, ids and the id sequence kept', async () => {
+    fs.mkdirSync(path.join(dir, 'snapshots'), {recursive: true, mode: 0o700})
+    fs.copyFileSync(path.join(FIXTURES, 'store-v2', DB_FILE), file)
+    for (const id of ['1', '2', '3', '5']) fs.mkdirSync(path.join(dir, 'snapshots', id, 'fs'), {recursive: true})
+    const old = fs.readFileSync(file)
+    expect(await userVersion(file)).toBe(2)
+    const o = {root: root.dir, snapshotter: 'overlayfs'}
+    // What 3a3e707 printed for this store, byte for byte; -n default is the same store.
+    const ls = 'KEY      PARENT KIND      \napp-work base   Active    \nbase            Committed \ngone2           Active    \nlook     base   View      \n'
+    expect(await ctrsnap(['ls'], o)).toEqual({stdout: ls, stderr: '', exitCode: 0})
+    expect((await ctrsnap(['-n', 'default', 'ls'], o)).stdout).toBe(ls)
+    expect((await ctrsnap(['tree'], o)).stdout).toBe(' base\n  \\_ app-work\n  \\_ look\n gone2\n')
+    expect((await ctrsnap(['info', 'app-work'], o)).stdout).toBe('{\n    "Kind": "Active",\n    "Name": "app-work",\n    "Parent": "base",\n    "Labels": {\n        "tmp": "yes"\n    },\n    "Created": "2026-12-03T20:14:12.015664267Z",\n    "Updated": "2026-12-03T20:14:12.015664267Z"\n}\n')
+    expect((await ctrsnap(['namespaces', 'ls'], o)).stdout).toBe('NAME    LABELS \ndefault        \n')
+    expect((await ctrsnap(['-n', 'other', 'ls'], o)).stdout).toBe('KEY PARENT KIND \n')
+    // Reads upgrade in memory only: the file is the old one until a write.
+    expect(fs.readFileSync(file).equals(old)).toBe(true)
+    // The first write persists schema 3; a new snapshot gets id 7 (6 was used once), in any namespace.
+    expect((await ctrsnap(['-n', 'other', 'prepare', 'base'], o)).exitCode).toBe(0)
+    expect(await userVersion(file)).toBe(SCHEMA_VERSION)
+    expect(fs.existsSync(path.join(dir, 'snapshots', '7'))).toBe(true)
+    expect((await ctrsnap(['prepare', 'child', 'base'], o)).stdout).toBe('')
+    expect(fs.existsSync(path.join(dir, 'snapshots', '8'))).toBe(true)
+    // Labels and the mount record kept their snapshots: cleanup sees the stale mount, and no orphan.
+    expect((await ctrsnap(['label', 'base'], o)).stdout).toBe('team=infra\n')
+    const plan = JSON.parse((await ctrsnap(['cleanup', '--dry-run', '--json'], o)).stdout) as {kind: string; path: string}[]
+    expect(plan.map(i => i.kind)).toEqual(['stale-mount'])
+    expect((await ctrsnap(['rm', 'gone2'], o)).exitCode).toBe(0)
+    expect((await ctrsnap(['ls', '-q'], o)).stdout).toBe('app-work\nbase\nchild\nlook\n')
+  })
+
+  it('the namespace migration keeps every id, label and mount record of a schema-2 file, with foreign keys enforced after it', async () => {
+    const SQL = await initSqlJs()
+    const db = new SQL.Database(fs.readFileSync(path.join(FIXTURES, 'store-v2', DB_FILE)))
+    try {
+      const before = db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values
+      expect(migrate(db, 'fixture')).toBe(true)
+      expect(db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values).toEqual(before)
+      expect(db.exec('SELECT DISTINCT namespace FROM snapshots')[0]!.values).toEqual([['default']])
+      expect(db.exec('SELECT snapshot_id, key, value FROM labels ORDER BY snapshot_id')[0]!.values).toEqual([[1, 'team', 'infra'], [2, 'tmp', 'yes']])
+      expect(db.exec('SELECT snapshot_id FROM mounts')[0]!.values).toEqual([[5]])
+      expect(db.exec("SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'")[0]!.values).toEqual([[6]])
+      expect(() => db.run('DELETE FROM snapshots WHERE id = 5')).toThrow(/FOREIGN KEY/)
+      expect(() => db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('default', 'base', 'Active', '', '')")).toThrow(/UNIQUE/)
+      db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('b', 'base', 'Active', '', '')")
+      expect(db.exec("SELECT id FROM snapshots WHERE namespace = 'b'")[0]!.values).toEqual([[7]])
+    } finally {
+      db.close()
+    }
   })
 
   it('a SQLite file that is not ours (tables, no schema version) is a corrupt store', async () => {
