@@ -123,12 +123,18 @@ function flagText(f) {
 
 const isGlobal = f => f.helpGroup === 'GLOBAL'
 
-/** Flags every command has (--root, --snapshotter), and global flags only some have (--json). */
+/**
+ * Flags every command has (--root, --snapshotter, --namespace), and global flags only some
+ * have (--json). A command may redefine a global flag for itself (cleanup's --namespace has
+ * no -n): the index describes the definition most commands share.
+ */
 function globalFlags(commands) {
   const names = new Set(commands.flatMap(c => Object.values(c.flags).filter(isGlobal).map(f => f.name)))
   return [...names].sort().map(name => {
     const users = commands.filter(c => c.flags[name])
-    return {flag: users[0].flags[name], users: users.length === commands.length ? undefined : users.map(c => c.id)}
+    const count = f => users.filter(c => c.flags[name].summary === f.summary).length
+    const flag = users.map(c => c.flags[name]).reduce((best, f) => (count(f) > count(best) ? f : best))
+    return {flag, users: users.length === commands.length ? undefined : users.map(c => c.id)}
   })
 }
 
@@ -266,7 +272,7 @@ export function indexPage(facts) {
   lines.push(
     '.SH SYNOPSIS',
     `.B ${BIN}`,
-    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join('|')}] [\\fIARG\\fR ...]`,
+    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join('|')}] [\\fB\\-n\\fR \\fINAMESPACE\\fR] [\\fIARG\\fR ...]`,
     '.br',
     `.B ${BIN}`,
     `\\fICOMMAND\\fR \\fB\\-\\-help\\fR`,
@@ -278,13 +284,15 @@ export function indexPage(facts) {
     '\\fBcommit\\fR turns an active snapshot into a \\fIcommitted\\fR one, the only kind that can be a parent.',
     'A snapshot with children cannot be removed.',
     'Each command prints the mounts to use, or performs them with \\fB\\-\\-mount\\fR.',
+    'As in containerd, every snapshot is in a namespace (\\fB\\-n\\fR, default \\fBdefault\\fR), a key is unique within its namespace, and a command sees only the snapshots of its own;',
+    'a namespace exists while it has snapshots (\\fBnamespaces ls\\fR lists them). \\fBcleanup\\fR works on all of them at once.',
   )
   lines.push('.SH COMMANDS')
   for (const c of commands) {
     const aka = c.aliases.length > 0 ? ` Aliases: ${c.aliases.map(a => `\\fB${esc(a)}\\fR`).join(', ')}.` : ''
     lines.push('.TP', `.B ${esc(c.id)}`, `${prose(c.summary)}${aka} See \\fB${BIN}\\-${esc(c.id)}\\fR(1).`)
   }
-  lines.push('.SH OPTIONS', 'These flags are accepted after any command name.')
+  lines.push('.SH OPTIONS', 'These flags are accepted after any command name; \\fB\\-\\-root\\fR, \\fB\\-\\-snapshotter\\fR and \\fB\\-n\\fR, \\fB\\-\\-namespace\\fR also before it, as ctr takes them.')
   for (const {flag, users} of globalFlags(commands)) {
     lines.push('.TP', flagLabel(flag), flagText(flag) + (users ? ` Accepted by ${users.map(u => `\\fB${esc(u)}\\fR`).join(', ')}.` : ''))
   }

@@ -16,7 +16,7 @@ let zshFile: string
 beforeAll(async () => {
   root = tempRoot()
   other = tempRoot()
-  const steps = [['prepare', 'a'], ['commit', 'base', 'a'], ['prepare', 'work', 'base'], ['prepare', 'wide open', 'base'], ['view', 'look', 'base']]
+  const steps = [['prepare', 'a'], ['commit', 'base', 'a'], ['prepare', 'work', 'base'], ['prepare', 'wide open', 'base'], ['view', 'look', 'base'], ['-n', 'k8s.io', 'prepare', 'in-k8s']]
   for (const args of steps) expect((await ctrsnap(args, {root: root.dir})).exitCode, args.join(' ')).toBe(0)
   // A second root and the native snapshotter, to see that the line's --root/--snapshotter are used.
   expect((await ctrsnap(['prepare', 'elsewhere'], {root: other.dir, snapshotter: 'native'})).exitCode).toBe(0)
@@ -70,9 +70,9 @@ describe('bash completion', () => {
   })
 
   it('completes the flags of the command', async () => {
-    expect((await bashComplete(['ls', '--'])).sort()).toEqual(['--filter', '--json', '--quiet', '--root', '--snapshotter'])
+    expect((await bashComplete(['ls', '--'])).sort()).toEqual(['--filter', '--json', '--namespace', '--quiet', '--root', '--snapshotter'])
     expect(await bashComplete(['tree', '--f'])).toEqual(['--format'])
-    expect((await bashComplete(['rm', '-'])).sort()).toEqual(['--recursive', '--root', '--snapshotter', '-r'])
+    expect((await bashComplete(['rm', '-'])).sort()).toEqual(['--namespace', '--recursive', '--root', '--snapshotter', '-n', '-r'])
   })
 
   it('completes flag values: options, also after = split off by COMP_WORDBREAKS', async () => {
@@ -104,6 +104,15 @@ describe('bash completion', () => {
 
   it('completes the shells of completion itself', async () => {
     expect(await bashComplete(['completion', ''])).toEqual(['bash', 'zsh'])
+  })
+
+  it('completes namespace names after -n/--namespace, and the keys of the namespace on the line', async () => {
+    expect(await bashComplete(['ls', '--namespace', ''])).toEqual(['default', 'k8s.io'])
+    expect(await bashComplete(['rm', '-n', 'k'])).toEqual(['k8s.io'])
+    expect(await bashComplete(['rm', '-n', 'k8s.io', ''])).toEqual(['in-k8s'])
+    expect(await bashComplete(['rm', '--namespace=k8s.io', ''])).toEqual(['in-k8s'])
+    expect(await bashComplete(['rm', ''], {CTRSNAP_NAMESPACE: 'k8s.io'})).toEqual(['in-k8s'])
+    expect(await bashComplete(['namespaces', ''])).toEqual(['ls', 'list'])
   })
 })
 
@@ -184,7 +193,7 @@ describe('zsh completion', () => {
 
   it.skipIf(!hasZsh)('offers commands, flags, values and keys (needs zsh)', async () => {
     expect(await zshComplete([''])).toContain('prepare')
-    expect(await zshComplete(['ls', '-'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
+    expect(await zshComplete(['ls', '-'])).toEqual(['--json', '--root', '--snapshotter', '--namespace', '-n', '--filter', '--quiet', '-q'])
     expect(await zshComplete(['tree', '--format', ''])).toEqual(['text', 'dot'])
     expect(await zshComplete(['tree', '--format=d'])).toEqual(['text', 'dot']) // zsh's compadd does the prefix matching
     expect(await zshComplete(['rm', ''])).toEqual(['base', 'look', 'wide open', 'work'])
