@@ -10,8 +10,9 @@ import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
 import type {CreateOptions, Info, Kind, Mount, Snapshotter, Usage} from './snapshotter.js'
 import {diskUsage} from './usage.js'
-import {planCleanup, type CleanupPlan} from './cleanup.js'
+import {planCleanup, planExtracts, type CleanupPlan} from './cleanup.js'
 import {checkMountable, liveMountPoints, mountAll, unmount} from './mount.js'
+import {checkInterrupt} from './interrupt.js'
 
 function mustGet(db: Db, key: string): q.SnapshotRecord {
   const rec = q.getRecord(db, key)
@@ -117,6 +118,8 @@ export class LocalSnapshotter implements Snapshotter {
       if (this.driver.needsDir(ref)) {
         const dir = await this.materialise(ref)
         try {
+          // The last point a signal can stop a long copy and take it back.
+          checkInterrupt()
           tx.commit()
         } catch (err) {
           fs.rmSync(dir, {recursive: true, force: true})
@@ -278,13 +281,40 @@ export class LocalSnapshotter implements Snapshotter {
    */
   async cleanup(opts: {dryRun?: boolean} = {}): Promise<CleanupPlan> {
     if (opts.dryRun || !fs.existsSync(this.root)) return planCleanup(this.root, await this.store.read())
-    return this.store.write(tx => {
+    return this.store.write(async tx => {
       const plan = planCleanup(this.root, tx.db)
       for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
-      tx.commit()
-      for (const item of plan.items) if (item.kind !== 'stale-mount') fs.rmSync(item.path, {recursive: true, force: true})
+      checkInterrupt()
+      // Extract snapshots as any removal: records persisted first, then their directories (moved to rm-*).
+      const doomed = this.removeLocked(tx, plan.items.flatMap(i => (i.snapshot ? [i.snapshot.id] : [])))
+      const paths = [...plan.items.filter(i => i.kind !== 'stale-mount' && !i.snapshot).map(i => i.path), ...doomed]
+      // One at a time, letting a signal in between: interrupted, cleanup stops and leaves the rest to the next run.
+      for (const p of paths) {
+        await new Promise(resolve => setImmediate(resolve))
+        checkInterrupt()
+        fs.rmSync(p, {recursive: true, force: true})
+      }
       return plan
     })
+  }
+
+  /**
+   * Remove the extract snapshots of these layers that a killed unpack left
+   * (planExtracts), so an unpack can extract them again: what `cleanup`
+   * would do for them. Returns their keys.
+   */
+  async reclaimExtracts(chainIds: readonly string[]): Promise<string[]> {
+    const only = new Set(chainIds)
+    // Most unpacks find none: look before taking the lock.
+    if (planExtracts(this.root, await this.store.read(), undefined, only).items.length === 0) return []
+    let keys: string[] = []
+    const doomed = await this.store.write(tx => {
+      const {items} = planExtracts(this.root, tx.db, undefined, only)
+      keys = items.map(i => i.snapshot!.key)
+      return this.removeLocked(tx, items.map(i => i.snapshot!.id))
+    })
+    for (const dir of doomed) fs.rmSync(dir, {recursive: true, force: true})
+    return keys
   }
 
   /** Mount records, each with whether the kernel still has it. */
