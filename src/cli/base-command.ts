@@ -4,6 +4,8 @@ import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {refuseNonUtf8Args} from './argv.js'
 import {renderError} from './exit-codes.js'
+import {InterruptedError} from '../core/errors.js'
+import {exitCodeOfSignal, interrupted, trapInterrupts} from '../core/interrupt.js'
 import {mountLines} from './format/mounts.js'
 import {MAX_MOUNT_DATA, optionBytes} from '../core/mount.js'
 import type {Mount} from '../core/snapshotter.js'
@@ -42,6 +44,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected positional!: string[]
 
   override async init(): Promise<void> {
+    trapInterrupts()
     await super.init()
     refuseNonUtf8Args()
     const ctor = this.ctor as typeof BaseCommand
@@ -85,7 +88,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
-    const r = renderError(err)
+    // Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason.
+    const r = renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
@@ -96,5 +100,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.exitCode = r.exitCode
     // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.
     this.parsed = true
+  }
+
+  /** A signal that came too late to stop anything still exits as interrupted (a shell stops its script), saying so. */
+  override async finally(err: Error | undefined): Promise<void> {
+    const i = interrupted()
+    if (err || !i) return
+    process.stderr.write(`ctrsnap: ${i.message}, after the command had completed\n`)
+    process.exitCode = exitCodeOfSignal(i.signal)
   }
 }

@@ -1,4 +1,5 @@
-import {SnapshotError, type ErrorKind} from '../core/errors.js'
+import {InterruptedError, SnapshotError, type ErrorKind} from '../core/errors.js'
+import {exitCodeOfSignal} from '../core/interrupt.js'
 
 /**
  * The one table from error class to exit code. README and man pages are
@@ -14,6 +15,8 @@ export const EXIT_CODES: readonly {code: number; kind: ErrorKind | 'internal' | 
   {code: 7, kind: 'external-command', meaning: 'a program ctrsnap runs (cp, mount, tar) failed; its stderr is in the message'},
   {code: 8, kind: 'unavailable', meaning: 'the store cannot be used now: locked by another process past the timeout, unreadable, or not writable'},
   {code: 9, kind: 'corrupt', meaning: 'metadata.db is not a ctrsnap database, or was written by a newer ctrsnap'},
+  {code: exitCodeOfSignal('SIGINT'), kind: 'interrupted', meaning: 'interrupted by SIGINT (Ctrl-C): what the command had not yet persisted was rolled back'},
+  {code: exitCodeOfSignal('SIGTERM'), kind: 'interrupted', meaning: 'interrupted by SIGTERM (kill, timeout, a CI runner): what the command had not yet persisted was rolled back'},
 ]
 
 export function exitCodeFor(kind: ErrorKind | 'internal' | 'usage'): number {
@@ -37,6 +40,7 @@ interface ParseErrorShape {
 
 /** Classify anything thrown into the kind, exit code and one-line message the user sees. */
 export function renderError(err: unknown): RenderedError {
+  if (err instanceof InterruptedError) return {kind: err.kind, exitCode: exitCodeOfSignal(err.signal), message: oneLine(err.message)}
   if (err instanceof SnapshotError) return {kind: err.kind, exitCode: exitCodeFor(err.kind), message: oneLine(err.message)}
   const e = err as ParseErrorShape
   if (e && typeof e === 'object' && ('parse' in e || e.oclif?.exit === 2)) {

@@ -6,6 +6,7 @@ import {hostPlatform, parsePlatform} from '../core/image/platform.js'
 import {openImage} from '../core/image/source.js'
 import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
 import {stageLayer} from '../core/layer/apply.js'
+import {interruption} from '../core/interrupt.js'
 
 export default class Unpack extends BaseCommand<typeof Unpack> {
   static override summary = 'Unpack an image from disk into a chain of committed snapshots named by chainID.'
@@ -37,18 +38,13 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
     const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})
     const progress = createProgress({quiet: this.flags.quiet, json: this.jsonEnabled()})
-    // Interrupted: stop the layer in flight and take back what this run made, instead of dying mid-layer.
-    // `on`, not `once`: signal-exit (proper-lockfile) re-raises a signal when its own is the only listener left.
-    const ctl = new AbortController()
-    const stop = (): void => ctl.abort()
-    process.on('SIGINT', stop).on('SIGTERM', stop)
     try {
-      const res = await unpackImage(sn, image, {stage: stageLayer, concurrency: this.flags.jobs, events: progress, signal: ctl.signal})
+      // Interrupted: the layers in flight stop and what this run made is taken back (src/core/interrupt.ts).
+      const res = await unpackImage(sn, image, {stage: stageLayer, concurrency: this.flags.jobs, events: progress, signal: interruption})
       progress.finish()
       if (this.jsonEnabled()) return this.json(unpackJson(res.layers))
       this.out(`${res.chainId}\n`)
     } finally {
-      process.off('SIGINT', stop).off('SIGTERM', stop)
       progress.finish()
       image.close()
     }
