@@ -3,6 +3,7 @@ import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {renderError} from './exit-codes.js'
+import {errorText} from './argv.js'
 import {mountLines} from './format/mounts.js'
 import {MAX_MOUNT_DATA, optionBytes} from '../core/mount.js'
 import type {Mount} from '../core/snapshotter.js'
@@ -88,8 +89,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.jsonEnabled()) {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
     } else {
-      process.stderr.write(`ctrsnap: ${r.message}\n`)
-      if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${String((this.ctor as typeof BaseCommand).usage).replace('<%= command.id %>', this.id ?? '')}\n`)
+      const usage = r.kind === 'usage' ? String((this.ctor as typeof BaseCommand).usage).replace('<%= command.id %>', this.id ?? '') : undefined
+      process.stderr.write(errorText(r.message, usage))
     }
     process.exitCode = r.exitCode
     // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.
