@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base-command.js'
 import {mountJson} from '../cli/format/machine.js'
 
 export default class Mounts extends BaseCommand<typeof Mounts> {
-  static override aliases = ['m', 'mount']
+  static override aliases = ['m']
   static override summary = 'Print the mount commands of an active snapshot or a view.'
   static override description = `Prints \`mount -t TYPE SOURCE TARGET -o OPTIONS\` lines for TARGET; with --mount, also performs the mount and records it.`
   static override usage = '<%= command.id %> [--mount] [--json] TARGET KEY'
@@ -18,10 +18,16 @@ export default class Mounts extends BaseCommand<typeof Mounts> {
     key: Args.string({required: true, description: 'Active snapshot or view.'}),
   }
 
+  /** Whether to perform the mount, not only print it (`mount` always does). */
+  protected mounting(): boolean {
+    return this.flags.mount
+  }
+
   async run(): Promise<void> {
     const s = this.snapshotter()
-    const mounts = this.flags.mount ? await s.mount(this.args.key, this.args.target) : await s.mounts(this.args.key)
+    const mount = this.mounting()
+    const mounts = mount ? await s.mount(this.args.key, this.args.target) : await s.mounts(this.args.key)
     if (this.jsonEnabled()) return this.json(mounts.map(m => mountJson(m, this.args.target)))
-    this.printMountLines(this.args.target, mounts, this.flags.mount)
+    this.printMountLines(this.args.target, mounts, mount)
   }
 }
