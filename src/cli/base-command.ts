@@ -1,3 +1,4 @@
+import fs from 'node:fs'
 import {Command, Flags, type Interfaces} from '@oclif/core'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
@@ -44,6 +45,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as typeof BaseCommand
+    refuseBooleanValues(this.argv, {...(super.ctor as typeof BaseCommand).baseFlags, ...ctor.flags}, ctor.enableJsonFlag)
     const {args, flags, raw} = await this.parse({
       flags: ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
@@ -58,7 +60,29 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected snapshotter(): LocalSnapshotter {
-    return openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    const s = openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    if (this.missingRoot === undefined && !fs.existsSync(this.flags.root)) this.missingRoot = this.flags.root
+    return s
+  }
+
+  /** --root as given, when it did not exist as the command opened it (a mistyped --root reads as empty). */
+  private missingRoot?: string
+
+  /** Once: a root that did not exist and still does not is worth a note, on stderr, whatever stdout says. */
+  private noteMissingRoot(): void {
+    if (this.missingRoot === undefined || fs.existsSync(this.missingRoot)) return
+    process.stderr.write(`ctrsnap: note: root ${this.missingRoot} does not exist\n`)
+    this.missingRoot = undefined
+  }
+
+  /** Where a command looked, for messages that should say so; one place, so more (a namespace) can join. */
+  protected where(): string {
+    return `(root ${this.flags.root}, snapshotter ${this.flags.snapshotter})`
+  }
+
+  override async finally(err: Error | undefined): Promise<unknown> {
+    this.noteMissingRoot()
+    return super.finally(err)
   }
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
@@ -84,6 +108,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
+    this.noteMissingRoot()
     const r = renderError(err)
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {
@@ -95,5 +120,19 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.exitCode = r.exitCode
     // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.
     this.parsed = true
+  }
+}
+
+/**
+ * oclif reads `--recursive=yes` as --recursive and an argument "yes" (to `rm`,
+ * a key to remove): refuse a value given to a flag that takes none.
+ */
+function refuseBooleanValues(argv: readonly string[], flags: Record<string, {type: string; aliases?: string[]}>, json: boolean | undefined): void {
+  const bools = new Set(Object.entries(flags).flatMap(([name, f]) => (f.type === 'boolean' ? [name, ...(f.aliases ?? [])] : [])))
+  if (json) bools.add('json')
+  for (const a of argv) {
+    if (a === '--') return
+    const name = /^--([^=]+)=/.exec(a)?.[1]
+    if (name !== undefined && bools.has(name)) throw Object.assign(new Error(`flag --${name} takes no value`), {oclif: {exit: 2}})
   }
 }

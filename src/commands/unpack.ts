@@ -6,6 +6,7 @@ import {hostPlatform, parsePlatform} from '../core/image/platform.js'
 import {openImage} from '../core/image/source.js'
 import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
 import {stageLayer} from '../core/layer/apply.js'
+import {FailedPreconditionError} from '../core/errors.js'
 
 export default class Unpack extends BaseCommand<typeof Unpack> {
   static override summary = 'Unpack an image from disk into a chain of committed snapshots named by chainID.'
@@ -33,6 +34,8 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
   }
 
   async run(): Promise<void> {
+    // Layers carry owners, modes and device nodes that only root can set: say so before reading anything.
+    if (process.getuid?.() !== 0) throw new FailedPreconditionError('unpack needs root: image layers set file owners and device nodes; run it as root')
     const sn = this.snapshotter()
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
     const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})
