@@ -10,7 +10,7 @@ import {FailedPreconditionError} from '../core/errors.js'
 
 export default class Unpack extends BaseCommand<typeof Unpack> {
   static override summary = 'Unpack an image from disk into a chain of committed snapshots named by chainID.'
-  static override description = `SOURCE is an OCI image layout directory (DIR, DIR:TAG by org.opencontainers.image.ref.name, DIR@sha256:... by manifest digest), an OCI archive (a tar of such a layout), a docker save archive (FILE:REPO:TAG picks by RepoTags), or - to read either archive from stdin. Image indexes, also nested, are resolved by --platform (default: the host's).
+  static override description = `SOURCE is an OCI image layout directory (DIR, DIR:TAG by org.opencontainers.image.ref.name, DIR@sha256:... by manifest digest), an OCI archive (a tar of such a layout), a docker save archive (FILE:REPO:TAG picks by RepoTags), or - to read either archive from stdin. Names compare as docker normalises them: FILE:example/app:v1 finds docker.io/example/app:v1, FILE:busybox finds docker.io/library/busybox:latest. Needs root (layers set file owners and device nodes). Image indexes, also nested, are resolved by --platform (default: the host's).
 
 Each layer becomes the committed snapshot named by its chainID, on the previous layer's, labelled ctrsnap.io/uncompressed=<diffID> and ctrsnap.io/digest=<blob digest>. Layers already unpacked are reused. Blob digests and sizes are checked against the manifest and uncompressed digests against the config's diff_ids while the layer streams; on any failure the snapshots this run made are removed.
 
