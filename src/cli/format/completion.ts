@@ -42,7 +42,6 @@ export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Posi
   diff: {positionals: [ANY, COMMITTED]},
   info: {positionals: [ANY]},
   label: {positionals: [ANY]},
-  mount: {positionals: [{type: 'dir'}, MOUNTABLE]},
   mounts: {positionals: [{type: 'dir'}, MOUNTABLE]},
   prepare: {positionals: [NONE, COMMITTED]},
   view: {positionals: [NONE, COMMITTED]},
