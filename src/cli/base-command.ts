@@ -85,11 +85,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return `(root ${this.flags.root}, snapshotter ${this.flags.snapshotter})`
   }
 
-  override async finally(err: Error | undefined): Promise<unknown> {
-    this.noteMissingRoot()
-    return super.finally(err)
-  }
-
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
   protected out(text: string): void {
     process.stdout.write(text)
@@ -129,11 +124,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** A signal that came too late to stop anything still exits as interrupted (a shell stops its script), saying so. */
-  override async finally(err: Error | undefined): Promise<void> {
+  override async finally(err: Error | undefined): Promise<unknown> {
+    this.noteMissingRoot()
     const i = interrupted()
-    if (err || !i) return
-    process.stderr.write(errorText(`${i.message}, after the command had completed`))
-    process.exitCode = exitCodeOfSignal(i.signal)
+    if (!err && i) {
+      process.stderr.write(errorText(`${i.message}, after the command had completed`))
+      process.exitCode = exitCodeOfSignal(i.signal)
+    }
+    return super.finally(err)
   }
 }
 
