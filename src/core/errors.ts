@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'external-command'
   | 'unavailable'
   | 'corrupt'
+  | 'interrupted'
 
 export class SnapshotError extends Error {
   constructor(readonly kind: ErrorKind, message: string, options?: {cause?: unknown}) {
@@ -49,6 +50,17 @@ export class UnavailableError extends SnapshotError {
 /** The metadata file is not a ctrsnap database, or is newer than this code. */
 export class CorruptStoreError extends SnapshotError {
   constructor(message: string, options?: {cause?: unknown}) { super('corrupt', message, options) }
+}
+
+/**
+ * The process got SIGINT or SIGTERM (src/core/interrupt.ts) and stopped what
+ * it was doing, rolling back what was not yet persisted. Exits 128 + the
+ * signal's number, as a shell reports a process the signal killed.
+ */
+export class InterruptedError extends SnapshotError {
+  constructor(readonly signal: 'SIGINT' | 'SIGTERM', message = `interrupted by ${signal}`) {
+    super('interrupted', message)
+  }
 }
 
 export function isKind(err: unknown, kind: ErrorKind): boolean {

@@ -11,9 +11,10 @@ import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
 import {SNAPSHOTTERS, type CreateOptions, type Info, type Kind, type Mount, type Snapshotter, type Usage} from './snapshotter.js'
 import {diskUsage} from './usage.js'
-import {planCleanup, type CleanupPlan} from './cleanup.js'
+import {planCleanup, planExtracts, type CleanupPlan} from './cleanup.js'
 import {checkMountable, isWithin, liveMountPoints, mountAll, mountsInside, readMountinfo, resolveExisting, unmount} from './mount.js'
 import {MountInTheWayError, removeTree} from './fs/remove.js'
+import {checkInterrupt} from './interrupt.js'
 
 function mustGet(db: Db, ns: string, key: string): q.SnapshotRecord {
   const rec = q.getRecord(db, ns, key)
@@ -127,6 +128,8 @@ export class LocalSnapshotter implements Snapshotter {
       if (this.driver.needsDir(ref)) {
         const dir = await this.materialise(ref)
         try {
+          // The last point a signal can stop a long copy and take it back.
+          checkInterrupt()
           tx.commit()
         } catch (err) {
           removeTree(dir)
@@ -343,23 +346,49 @@ export class LocalSnapshotter implements Snapshotter {
    */
   async cleanup(opts: {dryRun?: boolean} = {}): Promise<CleanupPlan> {
     if (opts.dryRun || !fs.existsSync(this.root)) return planCleanup(this.root, await this.store.read())
-    return this.store.write(tx => {
+    return this.store.write(async tx => {
       const plan = planCleanup(this.root, tx.db)
       for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
-      tx.commit()
-      const done: CleanupPlan = {items: [], skipped: plan.skipped}
-      for (const item of plan.items) {
+      checkInterrupt()
+      // Extract snapshots as any removal: records persisted first (removeLocked commits), then their directories (moved to rm-*).
+      const doomed = this.removeLocked(tx, plan.items.flatMap(i => (i.snapshot ? [i.snapshot.id] : [])))
+      const paths = [...plan.items.filter(i => i.kind !== 'stale-mount' && !i.snapshot).map(i => i.path), ...doomed]
+      const left = new Set<string>()
+      const skipped = [...plan.skipped]
+      // One at a time, letting a signal in between: interrupted, cleanup stops and leaves the rest to the next run.
+      for (const p of paths) {
+        await new Promise(resolve => setImmediate(resolve))
+        checkInterrupt()
         try {
-          if (item.kind !== 'stale-mount') removeTree(item.path)
-          done.items.push(item)
+          removeTree(p)
         } catch (err) {
           // Mounted inside since the plan was made: left alone, as the plan leaves a mounted directory.
           if (!(err instanceof MountInTheWayError)) throw err
-          done.skipped.push({path: item.path, reason: err.reason})
+          left.add(p)
+          skipped.push({path: p, reason: err.reason})
         }
       }
-      return done
+      return {items: plan.items.filter(i => !left.has(i.path)), skipped}
     })
+  }
+
+  /**
+   * Remove the extract snapshots of these layers that a killed unpack left
+   * (planExtracts), so an unpack can extract them again: what `cleanup`
+   * would do for them, in this namespace. Returns their keys.
+   */
+  async reclaimExtracts(chainIds: readonly string[]): Promise<string[]> {
+    const only = new Set(chainIds)
+    // Most unpacks find none: look before taking the lock.
+    if (planExtracts(this.root, await this.store.read(), undefined, only, this.namespace).items.length === 0) return []
+    let keys: string[] = []
+    const doomed = await this.store.write(tx => {
+      const {items} = planExtracts(this.root, tx.db, undefined, only, this.namespace)
+      keys = items.map(i => i.snapshot!.key)
+      return this.removeLocked(tx, items.map(i => i.snapshot!.id))
+    })
+    this.deleteDirs(doomed)
+    return keys
   }
 
   /** Mount records, each with whether the kernel still has it. */

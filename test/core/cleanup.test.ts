@@ -139,7 +139,7 @@ describe('cleanup command', () => {
     const dry = await ctrsnap(['cleanup', '--dry-run'], o)
     expect(dry.stdout).toBe(`would remove ${orphan} (directory with no snapshot record, 4.0 KiB)\nwould reclaim 1 item, 4.0 KiB\n`)
     const real = await ctrsnap(['cleanup', '--json'], o)
-    expect(JSON.parse(real.stdout)).toEqual([{action: 'removed', kind: 'orphan', path: orphan, bytes: 4096, reason: null}])
+    expect(JSON.parse(real.stdout)).toEqual([{action: 'removed', kind: 'orphan', path: orphan, key: null, bytes: 4096, reason: null}])
     expect(fs.existsSync(orphan)).toBe(false)
   })
 })

@@ -32,7 +32,7 @@ export class NativeDriver implements Driver {
     // A full copy keeping owners, modes, xattrs, hard links and devices; the
     // copy's root takes the parent root's owner and mode. Reflinks where the
     // filesystem has them (btrfs, xfs) make it cheap.
-    await run('cp', ['-a', '--reflink=auto', '--', `${this.dir(s.parentIds[0]!)}/.`, `${tempDir}/`])
+    await run('cp', ['-a', '--reflink=auto', '--', `${this.dir(s.parentIds[0]!)}/.`, `${tempDir}/`], {interruptible: true})
   }
 
   mounts(s: SnapshotRef): Mount[] {

@@ -3,7 +3,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
-import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
+import {FailedPreconditionError, InterruptedError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
+import {interruptible} from '../interrupt.js'
 import {makeTempDir} from '../drivers/layout.js'
 import {removeTree} from '../fs/remove.js'
 import type {LocalSnapshotter} from '../local.js'
@@ -13,6 +14,7 @@ import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
 import {digestHex, Hasher, type Digest} from './digest.js'
 import {commitExtract} from './import.js'
+import {extractKey, LABEL_EXTRACT_OWNER, selfOwner} from '../owner.js'
 import {decompressor} from './pipe.js'
 import {ChildGone, pauseUntilDrained} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
@@ -63,15 +65,22 @@ export const MAX_CONCURRENT = 4
  * by its chainID, on the previous one. Layers already there are reused.
  * A layer is streamed through decompression, hashing and extraction at once
  * (one pipeline) into a staging directory, and verified; then, once its
- * parent is committed, it is prepared as `extract-<unique> <chainID>`,
- * finished (what needs the lower layers), and committed. Staging reads no
+ * parent is committed, it is prepared as `extract-<unique> <chainID>`
+ * labelled with its owner (src/core/owner.ts), finished (what needs the
+ * lower layers), and committed. Staging reads no
  * other layer, so several layers stream at once and commit in order.
  * Any failure removes every snapshot this call made, so the store is as before.
  */
-export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+export function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+  return interruptible(() => unpackLayers(sn, image, opts))
+}
+
+async function unpackLayers(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
   const {layers} = image
   if (layers.length === 0) throw new InvalidArgumentError(`${image.source}: the image has no layers`)
   const chain = chainIds(layers.map(l => l.diffId))
+  // A killed unpack's half-made layers of this image: take them over (they are extracted again below).
+  await sn.reclaimExtracts(chain)
   const reusedTop = await topExisting(sn, chain)
   const results: LayerResult[] = layers.map((l, i) => ({
     index: i,
@@ -104,7 +113,7 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
     const lock = await locked
     let staged: StagedLayer | undefined
     try {
-      if (signal.aborted) throw interrupted(layer)
+      if (signal.aborted) throw interrupted(layer, signal)
       // Another unpack may have committed this layer since we looked (under its lock, which we now hold): use it.
       if (await committedOn(sn, r.chainId, parentOf(layer.index))) {
         await parentDone
@@ -115,7 +124,7 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
       }
       const t0 = performance.now()
       staged = await slots.run(async () => {
-        if (signal.aborted) throw interrupted(layer)
+        if (signal.aborted) throw interrupted(layer, signal)
         opts.events?.start?.(layer, layers.length)
         const dir = makeTempDir(sn.root)
         let done: StagedLayer | undefined
@@ -133,9 +142,10 @@ export async function unpackImage(sn: LocalSnapshotter, image: Image, opts: Unpa
       })
       // The parent must be committed before this layer can be prepared on it.
       await parentDone
-      if (signal.aborted) throw interrupted(layer)
-      const key = `extract-${unique()} ${r.chainId}`
-      await sn.prepare(key, parentOf(layer.index))
+      if (signal.aborted) throw interrupted(layer, signal)
+      const key = extractKey(unique(), r.chainId)
+      // Its owner recorded, so that if this process is killed, cleanup or the next unpack of the layer removes it.
+      await sn.prepare(key, parentOf(layer.index), {labels: {[LABEL_EXTRACT_OWNER]: selfOwner()}})
       keys.set(layer.index, key)
       const paths = await sn.layerPaths(key)
       await staged.finish(paths.own!, paths.parents)
@@ -259,7 +269,11 @@ async function commitOrYield(sn: LocalSnapshotter, key: string, dir: string, nam
 }
 
 const layerName = (l: ImageLayer): string => `layer ${l.index + 1} (${l.digest ?? l.diffId})`
-const interrupted = (l: ImageLayer): UnavailableError => new UnavailableError(`${layerName(l)}: unpack interrupted`)
+/** The signal's own InterruptedError names which (SIGINT, SIGTERM); any other abort counts as SIGINT. */
+function interrupted(l: ImageLayer, signal: AbortSignal | undefined): InterruptedError {
+  const by = (signal?.reason instanceof InterruptedError ? signal.reason.signal : undefined) ?? 'SIGINT'
+  return new InterruptedError(by, `${layerName(l)}: unpack interrupted by ${by}`)
+}
 
 /**
  * One pass over a layer blob: read -> hash (blob digest, size) -> decompress
@@ -274,7 +288,7 @@ export async function streamLayer(
   opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
   const what = layerName(layer)
-  if (opts.signal?.aborted) throw interrupted(layer)
+  if (opts.signal?.aborted) throw interrupted(layer, opts.signal)
   const blob = new Hasher()
   const dec = decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
@@ -343,7 +357,7 @@ export async function streamLayer(
     })
     // Destroyed without an end (an abort): the consumer must not wait for more.
     raw.once('close', () => {
-      if (!raw.readableEnded) out.destroy(interrupted(layer))
+      if (!raw.readableEnded) out.destroy(interrupted(layer, opts.signal))
       resolve()
     })
   })
@@ -359,7 +373,7 @@ export async function streamLayer(
 
   const [up, decEnd, pump, app] = await Promise.allSettled([upstream, decDone, pumped, applied])
   opts.signal?.removeEventListener('abort', onAbort)
-  if (opts.signal?.aborted) throw interrupted(layer)
+  if (opts.signal?.aborted) throw interrupted(layer, opts.signal)
   const digest = blob.digest()
   // The most telling failure first: a blob that is not what the manifest says explains all the others.
   if (readAll && layer.size !== undefined && blob.size !== layer.size) {

@@ -8,6 +8,7 @@ import {checkMountable, mountAll, unmount} from '../mount.js'
 import {snapshotsDir} from '../drivers/layout.js'
 import type {Mount} from '../snapshotter.js'
 import {onPath, run, start, type Child} from '../exec.js'
+import {interruptible} from '../interrupt.js'
 import {BLOCK, entryHeader, TarRewriter, type TarEntry} from './tar.js'
 import {OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX} from './whiteout.js'
 import {xattrIndex, type XattrIndex} from './xattr.js'
@@ -37,7 +38,12 @@ export interface DiffResult {
  * xattr -> `.wh..wh..opq`); otherwise the two trees are compared, overlay
  * snapshots being mounted read-only for the purpose and unmounted after.
  */
-export async function diffSnapshot(snap: LocalSnapshotter, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+export function diffSnapshot(snap: LocalSnapshotter, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+  // A signal kills tar and the compressor; the caller removes its partial output (src/core/interrupt.ts).
+  return interruptible(() => writeDiff(snap, key, parent, out, opts))
+}
+
+async function writeDiff(snap: LocalSnapshotter, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
   const info = await snap.stat(key)
   const parentKey = parent ?? info.parent
   if (parentKey !== '' && parentKey !== key) await snap.stat(parentKey)

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
 import {UnavailableError} from '../errors.js'
 import {errnoText} from './atomic-file.js'
+import {checkInterrupt} from '../interrupt.js'
 
 export interface Lock {
   /**
@@ -80,6 +81,7 @@ export async function acquireLock(file: string): Promise<Lock> {
       if (Date.now() - started > LOCK_WAIT_MS) {
         throw new UnavailableError(`${file} is locked by another ctrsnap process (waited ${(LOCK_WAIT_MS / 1000).toFixed(LOCK_WAIT_MS < 10_000 ? 1 : 0)}s; a lock left by a killed process is taken over after ${LOCK_STALE_MS / 1000}s)`)
       }
+      checkInterrupt()
       await new Promise(r => setTimeout(r, 5 + Math.random() * 40))
     }
   }

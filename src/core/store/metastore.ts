@@ -3,7 +3,8 @@ import path from 'node:path'
 import type {BindParams, Database, SqlJsStatic, SqlValue} from 'sql.js'
 import {CorruptStoreError, SnapshotError, UnavailableError} from '../errors.js'
 import {errnoText, writeFileAtomic} from './atomic-file.js'
-import {acquireLock} from './lock.js'
+import {acquireLock, type Lock} from './lock.js'
+import {interruptible} from '../interrupt.js'
 import {migrate} from './schema.js'
 import {loadSqlJs} from './sqljs.js'
 
@@ -199,6 +200,11 @@ export class Metastore {
       throw storeError('create', this.dir, err)
     }
     const lock = await acquireLock(this.file)
+    // A signal from here on stops the work and rolls it back (src/core/interrupt.ts); waiting for the lock, it ends the process.
+    return interruptible(() => this.locked(lock, fn))
+  }
+
+  private async locked<T>(lock: Lock, fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
     try {
       const {db: raw} = await load(this.file)
       const db = new Db(raw)

@@ -4,6 +4,7 @@ import type {Db} from './metastore.js'
 /** One snapshot row with what drivers need: its id and its chain of parent ids. */
 export interface SnapshotRecord {
   id: number
+  namespace: string
   key: string
   kind: Kind
   parentId: number | null
@@ -14,7 +15,7 @@ export interface SnapshotRecord {
   inodes: number
 }
 
-const SELECT = `SELECT s.id, s.key, s.kind, s.parent_id AS parentId, coalesce(p.key, '') AS parent,
+const SELECT = `SELECT s.id, s.namespace, s.key, s.kind, s.parent_id AS parentId, coalesce(p.key, '') AS parent,
                        s.created, s.updated, s.size, s.inodes
                   FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id`
 
@@ -25,8 +26,9 @@ export function getRecord(db: Db, ns: string, key: string): SnapshotRecord | und
   return db.get<SnapshotRecord>(`${SELECT} WHERE s.namespace = ? AND s.key = ?`, [ns, key])
 }
 
-/** Every record of the namespace in bytewise key order. */
-export function allRecords(db: Db, ns: string): SnapshotRecord[] {
+/** Every record of the namespace in bytewise key order; with no `ns`, of every namespace (cleanup's view), by namespace then key. */
+export function allRecords(db: Db, ns?: string): SnapshotRecord[] {
+  if (ns === undefined) return db.all<SnapshotRecord>(`${SELECT} ORDER BY s.namespace, s.key`)
   return db.all<SnapshotRecord>(`${SELECT} WHERE s.namespace = ? ORDER BY s.key`, [ns])
 }
 
