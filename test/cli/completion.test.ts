@@ -109,7 +109,7 @@ describe('bash completion', () => {
     expect(await bashComplete(['--snapshotter', 'n'])).toEqual(['native'])
     expect(await bashComplete(['--root', 'mnt'])).toEqual(['mnt-dir'])
     expect(await bashComplete(['--root', other.dir, 'pr'])).toEqual(['prepare'])
-    expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--root', '--snapshotter', '--version', '-h', '-v'])
+    expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--namespace', '--root', '--snapshotter', '--version', '-h', '-n', '-v'])
   })
 
   it('completes the shells of completion itself', async () => {
@@ -123,6 +123,9 @@ describe('bash completion', () => {
     expect(await bashComplete(['rm', '--namespace=k8s.io', ''])).toEqual(['in-k8s'])
     expect(await bashComplete(['rm', ''], {CTRSNAP_NAMESPACE: 'k8s.io'})).toEqual(['in-k8s'])
     expect(await bashComplete(['namespaces', ''])).toEqual(['ls', 'list'])
+    // Before the command, as ctr takes -n.
+    expect(await bashComplete(['-n', ''])).toEqual(['default', 'k8s.io'])
+    expect(await bashComplete(['-n', 'k8s.io', 'rm', ''])).toEqual(['in-k8s'])
   })
 })
 
@@ -212,6 +215,6 @@ describe('zsh completion', () => {
     expect(await zshComplete(['rm', '--root', other.dir, '--snapshotter', 'native', ''])).toEqual(['elsewhere'])
     expect(await zshComplete(['unmount', ''])).toEqual(['<files -/>'])
     expect(await zshComplete(['--root', other.dir, '--snapshotter', 'native', 'rm', ''])).toEqual(['elsewhere'])
-    expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
+    expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--namespace', '-n', '--filter', '--quiet', '-q'])
   })
 })

@@ -69,7 +69,7 @@ describe('store format', () => {
       const r = await ctrsnap(args, {root: missing})
       expect(r.exitCode, args.join(' ')).toBe(code)
       // A note says the root is missing; info names where it looked.
-      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs)` : ''
+      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs, namespace default)` : ''
       expect(r.stderr, args.join(' ')).toBe(`ctrsnap: note: root ${missing} does not exist\n${code === 0 ? '' : `ctrsnap: snapshot "x" does not exist${where}\n`}`)
     }
     expect(fs.existsSync(missing)).toBe(false)

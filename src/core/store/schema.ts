@@ -87,6 +87,9 @@ export function migrate(db: Database, file: string): boolean {
     db.exec('COMMIT')
   }
   db.exec('PRAGMA foreign_keys = ON')
+  // A rebuilt table leaves free pages: without them the file stays as small as before
+  // (metadata.db is written whole, next to its old copy, on every change).
+  db.exec('VACUUM')
   return true
 }
 
