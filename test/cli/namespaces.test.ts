@@ -1,7 +1,10 @@
+import {execa} from 'execa'
 import fs from 'node:fs'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {exitCodeFor} from '../../src/cli/exit-codes.js'
+import {openSnapshotter} from '../../src/core/open.js'
+import {extractKey, LABEL_EXTRACT_OWNER} from '../../src/core/owner.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {archive, buildImage, expectedChainIds, ociLayoutFiles} from '../helpers/image.js'
 import {isMountPoint, unmountAll} from '../helpers/mount.js'
@@ -9,7 +12,8 @@ import {canMount, tempRoot} from '../helpers/root.js'
 
 const NOT_FOUND = exitCodeFor('not-found')
 
-describe('namespaces (-n/--namespace, CTRSNAP_NAMESPACE, namespaces ls)', () => {
+// Each step is a Node start-up; on a shared 2-core machine a test of thirty steps needs more than the default minute.
+describe('namespaces (-n/--namespace, CTRSNAP_NAMESPACE, namespaces ls)', {timeout: 180_000}, () => {
   let tmp: ReturnType<typeof tempRoot>
   let root: string
   beforeEach(() => {
@@ -70,30 +74,39 @@ describe('namespaces (-n/--namespace, CTRSNAP_NAMESPACE, namespaces ls)', () => 
     for (const cmd of ['prepare', 'view']) {
       expect(await inNs('b', [cmd, 'child', 'base'])).toEqual({stdout: '', stderr: 'ctrsnap: parent snapshot "base" does not exist\n', exitCode: NOT_FOUND})
     }
-    expect((await inNs('a', ['ls'])).stdout).toBe('KEY  PARENT KIND      \nbase        Committed \nlook base   View      \nwork base   Active    \n')
-    expect((await inNs('b', ['ls'])).stdout).toBe('KEY  PARENT KIND   \nwork        Active \n')
-    expect((await inNs(undefined, ['ls'])).stdout).toBe('KEY PARENT KIND \n')
-    expect((await inNs('b', ['tree'])).stdout).toBe(' work\n')
-    expect((await inNs('a', ['tree'])).stdout).toBe(' base\n  \\_ look\n  \\_ work\n')
-    expect(JSON.parse((await inNs('a', ['info', 'work'])).stdout)).toMatchObject({Parent: 'base', Labels: {who: 'a'}})
-    expect(JSON.parse((await inNs('b', ['info', 'work'])).stdout)).toMatchObject({Labels: {who: 'b'}})
-    expect((await inNs('b', ['info', 'base'])).exitCode).toBe(NOT_FOUND)
+    // Reads in both namespaces at once (each is a Node start-up).
+    const [lsA, lsB, lsDefault, treeB, treeA, infoA, infoB, infoBase] = await Promise.all([
+      inNs('a', ['ls']), inNs('b', ['ls']), inNs(undefined, ['ls']), inNs('b', ['tree']), inNs('a', ['tree']),
+      inNs('a', ['info', 'work']), inNs('b', ['info', 'work']), inNs('b', ['info', 'base']),
+    ])
+    expect(lsA.stdout).toBe('KEY  PARENT KIND      \nbase        Committed \nlook base   View      \nwork base   Active    \n')
+    expect(lsB.stdout).toBe('KEY  PARENT KIND   \nwork        Active \n')
+    expect(lsDefault.stdout).toBe('KEY PARENT KIND \n')
+    expect(treeB.stdout).toBe(' work\n')
+    expect(treeA.stdout).toBe(' base\n  \\_ look\n  \\_ work\n')
+    expect(JSON.parse(infoA.stdout)).toMatchObject({Parent: 'base', Labels: {who: 'a'}})
+    expect(JSON.parse(infoB.stdout)).toMatchObject({Labels: {who: 'b'}})
+    expect(infoBase.exitCode).toBe(NOT_FOUND)
     // label changes only its namespace's snapshot.
     expect((await inNs('b', ['label', 'work', 'who=', 'x=1'])).stdout).toBe('x=1\n')
-    expect((await inNs('a', ['label', 'work'])).stdout).toBe('who=a\n')
-    expect((await inNs('b', ['label', 'look', 'x=1'])).exitCode).toBe(NOT_FOUND)
-    // usage, mounts and diff find only their namespace's keys.
-    expect((await inNs('b', ['usage', '-b'])).stdout).toMatch(/^KEY +SIZE +INODES \nwork +\d+ +\d+ +\n$/)
-    expect((await inNs('b', ['usage', 'base'])).exitCode).toBe(NOT_FOUND)
     const upperOf = (r: {stdout: string}) => /upperdir=([^,\s]+)/.exec(r.stdout)?.[1]
-    const mountA = await inNs('a', ['mounts', '/mnt', 'work'])
-    const mountB = await inNs('b', ['mounts', '/mnt', 'work'])
+    const [labelA, labelLook, usageB, usageBase, mountA, mountB, mountLook, diffB, diffA] = await Promise.all([
+      inNs('a', ['label', 'work']), inNs('b', ['label', 'look', 'x=1']),
+      // usage, mounts and diff find only their namespace's keys.
+      inNs('b', ['usage', '-b']), inNs('b', ['usage', 'base']),
+      inNs('a', ['mounts', '/mnt', 'work']), inNs('b', ['mounts', '/mnt', 'work']), inNs('b', ['mounts', '/mnt', 'look']),
+      inNs('b', ['diff', '-o', path.join(tmp.dir, 'x.tar'), 'base']), inNs('a', ['diff', '-o', path.join(tmp.dir, 'y.tar'), 'base']),
+    ])
+    expect(labelA.stdout).toBe('who=a\n')
+    expect(labelLook.exitCode).toBe(NOT_FOUND)
+    expect(usageB.stdout).toMatch(/^KEY +SIZE +INODES \nwork +\d+ +\d+ +\n$/)
+    expect(usageBase.exitCode).toBe(NOT_FOUND)
     expect(upperOf(mountA)).toBeDefined()
     expect(mountB.stdout).toMatch(/^mount -t bind /)
     expect(upperOf(mountA)).not.toBe(mountB.stdout.split(' ')[3])
-    expect((await inNs('b', ['mounts', '/mnt', 'look'])).exitCode).toBe(NOT_FOUND)
-    expect((await inNs('b', ['diff', '-o', path.join(tmp.dir, 'x.tar'), 'base'])).exitCode).toBe(NOT_FOUND)
-    expect((await inNs('a', ['diff', '-o', path.join(tmp.dir, 'x.tar'), 'base'])).exitCode).toBe(0)
+    expect(mountLook.exitCode).toBe(NOT_FOUND)
+    expect(diffB.exitCode).toBe(NOT_FOUND)
+    expect(diffA.exitCode).toBe(0)
     // commit: a name taken in a is free in b; the new name is b's only.
     expect((await inNs('b', ['commit', 'base', 'work'])).exitCode).toBe(0)
     expect((await inNs('b', ['ls', '-q'])).stdout).toBe('base\n')
@@ -146,6 +159,25 @@ describe('namespaces (-n/--namespace, CTRSNAP_NAMESPACE, namespaces ls)', () => 
       for (const ns of ['a', 'b']) expect((await inNs(ns, ['ls', '-q'], snapshotter)).stdout).toBe('k\n')
       expect((await inNs('c', ['cleanup', '--dry-run'], snapshotter)).stdout).toBe('would reclaim 0 items, 0.0 B\n')
     }
+  })
+
+  it('a killed unpack\'s extract snapshot: cleanup finds it in any namespace (naming -n in its advice), an unpack reclaims only its own namespace\'s', async () => {
+    const exited = execa('true')
+    const gonePid = exited.pid!
+    await exited
+    const chainId = `sha256:${'a'.repeat(64)}`
+    const dead = extractKey('1-dead', chainId)
+    const unowned = extractKey('2-unowned', chainId)
+    const open = (namespace: string) => openSnapshotter({root, snapshotter: 'overlayfs', namespace})
+    await open('b').prepare(dead, '', {labels: {[LABEL_EXTRACT_OWNER]: `${gonePid}:1`}})
+    await open('c').prepare(unowned, '')
+    expect(await open('a').reclaimExtracts([chainId])).toEqual([])
+    expect((await open('b').stat(dead)).name).toBe(dead)
+    const plan = await open('a').cleanup()
+    expect(plan.items.map(i => i.snapshot?.key)).toEqual([dead])
+    expect(plan.skipped.map(i => i.reason)).toEqual([expect.stringMatching(new RegExp(`remove it with: ctrsnap -n c rm '${unowned}'$`))])
+    await expect(open('b').stat(dead)).rejects.toThrow('does not exist')
+    expect((await ctrsnap(['namespaces', 'ls', '-q'], {root})).stdout).toBe('c\n')
   })
 
   it.skipIf(!canMount)('unpack reuses the layers committed in its namespace, and unpacks its own copy in another (as containerd 1.6\'s overlayfs does) (needs root)', async () => {
