@@ -125,9 +125,9 @@ describe('cleanup command', () => {
   beforeEach(() => { root = tempRoot() })
   afterEach(() => root.cleanup())
 
-  it('on a missing root reports nothing and creates nothing', async () => {
+  it('on a missing root reports nothing, notes the missing root on stderr, and creates nothing', async () => {
     const r = await ctrsnap(['cleanup'], {root: path.join(root.dir, 'none')})
-    expect(r).toEqual({stdout: 'reclaimed 0 items, 0.0 B\n', stderr: '', exitCode: 0})
+    expect(r).toEqual({stdout: 'reclaimed 0 items, 0.0 B\n', stderr: `ctrsnap: note: root ${path.join(root.dir, 'none')} does not exist\n`, exitCode: 0})
     expect(fs.existsSync(path.join(root.dir, 'none'))).toBe(false)
   })
 
