@@ -5,6 +5,7 @@ import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
 import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
 import {makeTempDir} from '../drivers/layout.js'
+import {makeDirs} from '../dirs.js'
 import type {LocalSnapshotter} from '../local.js'
 import type {StagedLayer} from '../layer/apply.js'
 import {acquireLock, type Lock} from '../store/lock.js'
@@ -216,7 +217,7 @@ class Slots {
 async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | null> {
   const dir = path.join(sn.root, 'locks')
   try {
-    fs.mkdirSync(dir, {recursive: true})
+    makeDirs(dir)
     return await acquireLock(path.join(dir, digestHex(chainId)))
   } catch {
     return null
