@@ -1,4 +1,5 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
+import {takeBackCreatedDirs} from '../core/dirs.js'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
@@ -83,6 +84,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
+    takeBackCreatedDirs()
     const r = renderError(err)
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {
