@@ -308,7 +308,7 @@ export function indexPage(facts) {
   lines.push(...exitStatus(facts))
   lines.push('.SH FILES', `Everything lives under \\fIROOT\\fB/\\fISNAPSHOTTER\\fR, where \\fIROOT\\fR is \\fB\\-\\-root\\fR (default \\fI${esc(facts.defaultRoot)}\\fR) and \\fISNAPSHOTTER\\fR is one of ${facts.snapshotters.map(s => `\\fB${esc(s)}\\fR`).join(', ')}.`)
   lines.push(
-    'The first command that writes creates the directories with mode 0700; commands that only read never create anything.',
+    'The first command that writes creates the directories with mode 0700; commands that only read never create anything, and a command that fails removes the empty directories it made.',
   )
   const files = [
     [facts.dbFile, 'The metadata: every snapshot, its parent chain, kind, labels, times, sizes and recorded mounts (an SQLite database, replaced atomically on each change).'],

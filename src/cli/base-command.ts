@@ -1,5 +1,6 @@
 import fs from 'node:fs'
 import {Command, Flags, type Interfaces} from '@oclif/core'
+import {takeBackCreatedDirs} from '../core/dirs.js'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
@@ -126,6 +127,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
     this.noteMissingRoot()
+    takeBackCreatedDirs()
     // Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason.
     const r = renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)

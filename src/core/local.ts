@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {Driver} from './drivers/driver.js'
 import {makeTempDir, REMOVING_PREFIX, snapshotDir, snapshotsDir} from './drivers/layout.js'
+import {makeDirs} from './dirs.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
 import {validateKey, validateLabel, validateLabels} from './labels.js'
 import {DEFAULT_NAMESPACE} from './namespaces.js'
@@ -137,7 +138,7 @@ export class LocalSnapshotter implements Snapshotter {
         }
       }
       return this.driver.mounts(ref)
-    })
+    }, {create: true})
   }
 
   /** Build the snapshot's directory under a temp name, then rename it into place. */
@@ -297,7 +298,7 @@ export class LocalSnapshotter implements Snapshotter {
     const mounts = await this.mounts(key)
     const base = snapshotsDir(this.root)
     const runnable = checkMountable(key, mounts, base)
-    fs.mkdirSync(target, {recursive: true})
+    makeDirs(target)
     const real = fs.realpathSync(target)
     if (liveMountPoints().has(real)) throw new FailedPreconditionError(`${target} is already a mount point; unmount it first`)
     await mountAll(runnable, real, base)

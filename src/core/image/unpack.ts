@@ -1,5 +1,4 @@
 import {randomBytes} from 'node:crypto'
-import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
@@ -7,6 +6,7 @@ import {FailedPreconditionError, InterruptedError, InvalidArgumentError, isKind,
 import {interruptible} from '../interrupt.js'
 import {makeTempDir} from '../drivers/layout.js'
 import {removeTree} from '../fs/remove.js'
+import {makeDirs} from '../dirs.js'
 import type {LocalSnapshotter} from '../local.js'
 import type {StagedLayer} from '../layer/apply.js'
 import {acquireLock, type Lock} from '../store/lock.js'
@@ -227,7 +227,7 @@ class Slots {
 async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | null> {
   const dir = path.join(sn.root, 'locks')
   try {
-    fs.mkdirSync(dir, {recursive: true})
+    makeDirs(dir)
     return await acquireLock(path.join(dir, digestHex(chainId)))
   } catch {
     return null

@@ -1,6 +1,5 @@
 import fs from 'node:fs'
-import {UnavailableError} from '../errors.js'
-import {errnoText} from './atomic-file.js'
+import {errnoText, UnavailableError} from '../errors.js'
 import {checkInterrupt} from '../interrupt.js'
 
 export interface Lock {
