@@ -2,10 +2,16 @@ import {execa} from 'execa'
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+import {afterEach, beforeAll, beforeEach, describe, expect, it, vi} from 'vitest'
 import {tempRoot} from '../helpers/root.js'
 
+// Every case waits for a killed writer's lock to go stale: a short window (read at import, so
+// set before it; the workers inherit it) instead of the 10 s default. Takeover after the
+// default window is proven in store.test.ts ('taken over once stale (10 s), not before').
+vi.hoisted(() => { process.env.CTRSNAP_LOCK_STALE_MS = '3000' })
+
 import {openSnapshotter} from '../../src/core/open.js'
+import {LOCK_STALE_MS} from '../../src/core/store/lock.js'
 type Snapshotter = ReturnType<typeof openSnapshotter>
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -13,6 +19,7 @@ const WORKER = path.resolve(HERE, '../helpers/worker-store.mjs')
 const BIN = path.resolve(HERE, '../../bin/run.js')
 
 beforeAll(() => {
+  expect(LOCK_STALE_MS).toBe(3000)
   // The killed processes run dist/: it must be built from these sources.
   for (const f of ['core/store/lock', 'core/store/metastore', 'core/store/atomic-file', 'core/local', 'core/drivers/native', 'core/drivers/overlay']) {
     const src = path.resolve(HERE, `../../src/${f}.ts`)
