@@ -109,7 +109,8 @@ for (const snapshotter of ['overlayfs', 'native']) {
       const big = (await s.layerPaths('work')).own!
       for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(big, `f${i}`), 'z'.repeat(4096))
       await s.commit('big', 'work')
-      const env: Record<string, string> = {CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: snapshotter}
+      // The victim keeps the default lock window (this process waits its lock out with a short one).
+      const env: Record<string, string> = {CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: snapshotter, CTRSNAP_LOCK_STALE_MS: ''}
       if (snapshotter === 'overlayfs') Object.assign(env, {NODE_OPTIONS: `--import ${KILLPOINTS}`, CTRSNAP_TEST_KILLPOINT: 'after-dir-rename'})
       // Its own process group, so a kill takes cp with it, as a kill of the session would.
       const child = execa('node', [path.resolve('bin/run.js'), 'prepare', 'victim', 'big'], {env, detached: true, reject: false})

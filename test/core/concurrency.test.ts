@@ -75,10 +75,10 @@ describe('the lock against a writer that stalls', () => {
   afterEach(() => root.cleanup())
 
   it('a writer whose event loop is blocked past the stale time writes nothing, and the writer that took the lock over loses nothing', async () => {
-    const env = {CTRSNAP_LOCK_STALE_MS: '3000'}
+    const env = {CTRSNAP_LOCK_STALE_MS: '4000'}
     const dir = path.join(root.dir, 'native')
     await new Metastore(dir).write(() => {}) // the schema exists before the race
-    const blocker = execa('node', [WORKER, 'block', dir, '4500'], {env, reject: false})
+    const blocker = execa('node', [WORKER, 'block', dir, '6000'], {env, reject: false})
     // Wait until it holds the lock, then ask for it: we get it once it is stale.
     await new Promise<void>(resolve => blocker.stdout!.once('data', () => resolve()))
     const other = await worker(['ops', root.dir, 'native', 'x', '2'], env)
@@ -93,7 +93,8 @@ describe('the lock against a writer that stalls', () => {
   }, 60_000)
 
   it('a slow native copy keeps the lock: another writer waits for it instead of taking it over', async () => {
-    const stale = 3000
+    // A cold CLI holds it: give its refresh 3 s of lag before the other writer may judge it dead.
+    const stale = 4000
     const env = {CTRSNAP_LOCK_STALE_MS: String(stale)}
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('base-a', '')

@@ -197,17 +197,14 @@ describe('ctrsnap unpack killed (SIGKILL) mid-way', () => {
     const keys = ls.filter(s => s.kind !== 'Committed')
     for (const k of keys) expect(k.name).toMatch(/^extract-\S+ sha256:[a-f0-9]{64}$/)
 
-    // The killed run's locks (the store's, layers') are left behind: wait them out with the shortest
-    // stale window (the default window's takeover is proven in test/core/store.test.ts).
-    const short = {root, snapshotter: 'overlayfs', env: {CTRSNAP_LOCK_STALE_MS: '2000'}}
-    const cleaned = await ctrsnap(['cleanup'], short)
+    const cleaned = await run(['cleanup'])
     expect(cleaned.exitCode).toBe(0)
     expect(fs.readdirSync(snapshots).filter(d => !/^\d+$/.test(d))).toEqual([])
     expect((await run(['cleanup', '--dry-run'])).stdout).toBe(NOTHING_TO_CLEAN)
-    for (const k of keys) expect((await ctrsnap(['rm', k.name], short)).exitCode).toBe(0)
+    for (const k of keys) expect((await run(['rm', k.name])).exitCode).toBe(0)
 
-    // The killed run's layer locks go stale too; then they are taken over.
-    const again = await ctrsnap(['unpack', '-q', dir], short)
+    // The killed run's layer locks go stale after CTRSNAP_LOCK_STALE_MS (at least 5 s); then they are taken over.
+    const again = await ctrsnap(['unpack', '-q', dir], {root, snapshotter: 'overlayfs', env: {CTRSNAP_LOCK_STALE_MS: '5000'}})
     expect([again.exitCode, again.stdout]).toEqual([0, `${chain[3]}\n`])
     const after = JSON.parse((await run(['ls', '--json'])).stdout) as {name: string}[]
     expect(after.map(s => s.name).sort()).toEqual([...chain].sort())

@@ -21,11 +21,12 @@ export const LOCK_WAIT_MS = envMs('CTRSNAP_LOCK_TIMEOUT_MS', 60_000)
 // proper-lockfile refreshes no more often than once a second.
 const MIN_REFRESH_MS = 1_000
 /**
- * The shortest stale window CTRSNAP_LOCK_STALE_MS may set: two refreshes, so a
- * holder whose refresh lags by up to a second is not yet taken for dead (also
- * proper-lockfile's own minimum). Tests that kill writers use it to wait less.
+ * The shortest stale window CTRSNAP_LOCK_STALE_MS may set: three refreshes, so a
+ * holder whose refresh lags by up to 2 s is not taken for dead, and one lagging
+ * 1.25 s still writes (WRITE_MARGIN_MS); lags of 1.6 s were seen on a loaded
+ * 2-core machine. Tests that kill writers use it to wait less.
  */
-export const MIN_LOCK_STALE_MS = 2 * MIN_REFRESH_MS
+export const MIN_LOCK_STALE_MS = 3 * MIN_REFRESH_MS
 /**
  * A lock whose mtime is older than this belongs to a dead process and is taken
  * over. The holder refreshes it every STALE/5 ms (at least 1 s) from a timer, so async work
