@@ -42,7 +42,7 @@ export async function loadFacts() {
   const tunables = ['CTRSNAP_LOCK_TIMEOUT_MS', 'CTRSNAP_LOCK_STALE_MS']
   const saved = tunables.map(k => [k, process.env[k]])
   for (const k of tunables) delete process.env[k]
-  const [{EXIT_CODES}, {LOCK_WAIT_MS, LOCK_STALE_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
+  const [{EXIT_CODES}, {LOCK_WAIT_MS, LOCK_STALE_MS, MIN_LOCK_STALE_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
     dist('cli/exit-codes.js'),
     dist('core/store/lock.js'),
     dist('core/store/metastore.js'),
@@ -60,6 +60,7 @@ export async function loadFacts() {
     exitCodes: EXIT_CODES,
     lockWaitMs: LOCK_WAIT_MS,
     lockStaleMs: LOCK_STALE_MS,
+    lockStaleMinMs: MIN_LOCK_STALE_MS,
     dbFile: DB_FILE,
     tempPrefix: layout.TEMP_PREFIX,
     removingPrefix: layout.REMOVING_PREFIX,
@@ -257,7 +258,7 @@ export function environment(facts) {
     ...fromFlags,
     {name: 'DEBUG', text: 'When set to a non-empty value, errors also print their stack trace on standard error.'},
     {name: 'CTRSNAP_LOCK_TIMEOUT_MS', text: `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${unavailable} (default \`${facts.lockWaitMs}\`).`},
-    {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`).`},
+    {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`, at least \`${facts.lockStaleMinMs}\`).`},
     {name: 'NO_COLOR', text: 'Any non-empty value: no colour in `tree` output.'},
     {name: 'FORCE_COLOR', text: 'Colour `tree` output even on a pipe; `0` or `false` turns colour off even on a terminal.'},
     {name: 'TERM', text: '`dumb`: no colour, and plain progress lines instead of bars from `unpack`.'},

@@ -309,8 +309,8 @@ describe('the lock', () => {
   afterEach(() => root.cleanup())
 
   /** A process holding the root's lock (wrapped: an execa process is a thenable an async function would wait for). */
-  async function holder(dir: string) {
-    const p = execa('node', [WORKER, 'hold', dir], {reject: false})
+  async function holder(dir: string, env: Record<string, string> = {}) {
+    const p = execa('node', [WORKER, 'hold', dir], {env, reject: false})
     await new Promise<void>((resolve, reject) => {
       p.stdout!.once('data', () => resolve())
       p.once('exit', () => reject(new Error('holder exited')))
@@ -360,14 +360,38 @@ describe('the lock', () => {
     expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(false)
   }, 40_000)
 
+  it('CTRSNAP_LOCK_STALE_MS shortens the window down to 3 s and not below: 500 means 3 s, for the message and the takeover', async () => {
+    const env = {CTRSNAP_LOCK_STALE_MS: '500'}
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const lock = path.join(s.root, `${DB_FILE}.lock`)
+    // The holder runs with the same window, so it refreshes often enough to stay live.
+    const {p: h} = await holder(s.root, env)
+    const busy = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env: {...env, CTRSNAP_LOCK_TIMEOUT_MS: '300'}})
+    expect(busy.stderr).toMatch(/waited 0\.3s; a lock left by a killed process is taken over after 3s\)\n$/)
+    expect(busy.exitCode).toBe(8)
+    h.kill('SIGKILL')
+    await h
+    // Staleness counts from the dead holder's last refresh.
+    const lastRefresh = fs.statSync(lock).mtimeMs
+    const r = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env})
+    const age = Date.now() - lastRefresh
+    expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect(age).toBeGreaterThanOrEqual(3_000)
+    expect(age).toBeLessThan(10_000) // not the default window
+    expect((await s.walk()).map(i => i.name)).toEqual(['a', 'b'])
+    expect(fs.existsSync(lock)).toBe(false)
+  }, 40_000)
+
   it('eight writers racing to take over a SIGKILLed lock: every one that succeeds is kept, any other fails with exit 8 having written nothing', async () => {
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('a', '')
     const {p: h} = await holder(s.root)
     h.kill('SIGKILL')
     await h
+    // The race, not the window (proven above), is the point: a short one.
     const writers = await Promise.all(
-      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {reject: false})),
+      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {env: {CTRSNAP_LOCK_STALE_MS: '4000'}, reject: false})),
     )
     const kept: string[] = ['a']
     for (const w of writers) {
