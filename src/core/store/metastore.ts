@@ -82,6 +82,12 @@ export interface WriteTx {
    * disk work that must precede it (creation) goes before.
    */
   commit(): void
+  /**
+   * Throw unless the lock is still this process's, with a margin: call it
+   * before disk work that would harm another writer should a stalled holder
+   * have lost the lock (deleting a directory its ids claim as an orphan).
+   */
+  assertHeld(): void
 }
 
 function storeError(action: string, file: string, err: unknown): SnapshotError {
@@ -201,6 +207,8 @@ export class Metastore {
    */
   async write<T>(fn: (tx: WriteTx) => Promise<T> | T, opts: {create?: boolean} = {}): Promise<T> {
     if (!opts.create && !fs.existsSync(this.dir)) return this.writeNothing(fn)
+    // Compile sql.js before taking the lock: its start-up blocks the event loop, which would delay the lock's first refresh.
+    await loadSqlJs()
     const lock = await this.lockCreating()
     // A signal from here on stops the work and rolls it back (src/core/interrupt.ts); waiting for the lock, it ends the process.
     return interruptible(() => this.underLock(lock, fn))
@@ -227,6 +235,7 @@ export class Metastore {
       commit: () => {
         throw new Error(`internal: a write without the create option to ${this.dir}, which does not exist`)
       },
+      assertHeld: () => {},
     }
     try {
       const result = await fn(tx)
@@ -260,6 +269,7 @@ export class Metastore {
           }
           committed = true
         },
+        assertHeld: () => lock.assertHeld(),
       }
       try {
         const result = await fn(tx)
