@@ -34,8 +34,8 @@ export const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-/** Bring an opened database to SCHEMA_VERSION; returns true when it changed anything. */
-export function migrate(db: Database, file: string): boolean {
+/** Bring an opened database to SCHEMA_VERSION. */
+export function migrate(db: Database, file: string): void {
   let version: number
   try {
     version = Number(db.exec('PRAGMA user_version')[0]?.values[0]?.[0] ?? 0)
@@ -55,7 +55,6 @@ export function migrate(db: Database, file: string): boolean {
     db.exec(`PRAGMA user_version = ${v + 1}`)
     db.exec('COMMIT')
   }
-  return version < SCHEMA_VERSION
 }
 
 function hasTables(db: Database): boolean {
