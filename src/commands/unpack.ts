@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {createProgress, unpackJson} from '../cli/format/progress.js'
-import {makeTempDir} from '../core/drivers/layout.js'
 import {hostPlatform, parsePlatform} from '../core/image/platform.js'
 import {openImage} from '../core/image/source.js'
 import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
@@ -35,7 +34,7 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
   async run(): Promise<void> {
     const sn = this.snapshotter()
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
-    const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})
+    const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => sn.stagingDir()})
     const progress = createProgress({quiet: this.flags.quiet, json: this.jsonEnabled()})
     // Interrupted: stop the layer in flight and take back what this run made, instead of dying mid-layer.
     // `on`, not `once`: signal-exit (proper-lockfile) re-raises a signal when its own is the only listener left.

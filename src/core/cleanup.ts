@@ -1,10 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import {REMOVING_PREFIX, snapshotsDir, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
+import type {Driver} from './drivers/driver.js'
+import {REMOVING_PREFIX, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
 import {isAtomicTemp} from './store/atomic-file.js'
 import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
-import {readMountinfo, useOf} from './mount.js'
+import {readMountinfo} from './mount.js'
 import {diskUsage} from './usage.js'
 import {LOCK_STALE_MS} from './store/lock.js'
 
@@ -46,24 +47,29 @@ function bytesOf(p: string): number {
  * directories no record points to, temp and half-removed directories of
  * dead processes, mount records whose mount is gone, temp files of killed
  * writers, layer locks of killed unpacks. Never a directory with a record, a mounted one, or one a live
- * process is still building.
+ * process is still building. The driver says where snapshot directories are
+ * (a numeric name is an orphan unless a record of that id, and of that
+ * directory's kind when it has one, owns it), and judges and deletes them.
  */
-export function planCleanup(root: string, db: Db): CleanupPlan {
+export async function planCleanup(driver: Driver, root: string, db: Db): Promise<CleanupPlan> {
   const plan: CleanupPlan = {items: [], skipped: []}
   const mountinfo = readMountinfo()
-  const ids = q.allIds(db)
-  const dir = snapshotsDir(root)
-  let names: string[] = []
-  try {
-    names = fs.readdirSync(dir).sort()
-  } catch {
-    // no snapshots/ yet
+  const kinds = q.kindsById(db)
+  const entries: {dir: string; name: string; owner: string | null}[] = []
+  for (const {dir, kind} of driver.kindDirs()) {
+    try {
+      for (const name of fs.readdirSync(dir)) entries.push({dir, name, owner: kind})
+    } catch {
+      // not made yet
+    }
   }
-  for (const name of names) {
+  entries.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : 1) : a.dir < b.dir ? -1 : 1))
+  for (const {dir, name, owner} of entries) {
     const full = path.join(dir, name)
     let kind: CleanupKind
     if (/^\d+$/.test(name)) {
-      if (ids.has(Number(name))) continue
+      const recKind = kinds.get(Number(name))
+      if (recKind !== undefined && (owner === null || owner === recKind)) continue
       kind = 'orphan'
     } else if (name.startsWith(TEMP_PREFIX)) {
       const pid = tempDirPid(name)
@@ -77,7 +83,7 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     } else {
       continue // not ours: never touch
     }
-    const use = useOf(full, mountinfo)
+    const use = await driver.useOf(full, mountinfo)
     if (use !== undefined) {
       plan.skipped.push({path: full, reason: use})
       continue
@@ -99,7 +105,7 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     }
   }
   // Layer locks of unpack (`locks/<chainID>.lock`): a live holder refreshes its mtime, so one older than the stale time is a killed process's.
-  const locks = path.join(root, 'locks')
+  const locks = driver.lockDir()
   let lockNames: string[] = []
   try {
     lockNames = fs.readdirSync(locks)
