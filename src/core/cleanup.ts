@@ -5,17 +5,21 @@ import {REMOVING_PREFIX, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
 import {isAtomicTemp} from './store/atomic-file.js'
 import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
-import {readMountinfo} from './mount.js'
+import {readMountinfo, type MountinfoEntry} from './mount.js'
+import {extractChainId, LABEL_EXTRACT_OWNER, ownerAlive} from './owner.js'
+import {DEFAULT_NAMESPACE} from './namespaces.js'
 import {diskUsage} from './usage.js'
 import {LOCK_STALE_MS} from './store/lock.js'
 
-export type CleanupKind = 'orphan' | 'temp' | 'removing' | 'stale-mount' | 'temp-file' | 'stale-lock'
+export type CleanupKind = 'orphan' | 'temp' | 'removing' | 'stale-mount' | 'temp-file' | 'stale-lock' | 'extract'
 
 export interface CleanupItem {
   kind: CleanupKind
-  /** A directory or file to delete, or the target of a stale mount record. */
+  /** A directory or file to delete, or the target of a stale mount record; for an extract snapshot, its directory. */
   path: string
   bytes: number
+  /** An extract snapshot's key and id: its record goes too. */
+  snapshot?: {key: string; id: number}
 }
 
 export interface CleanupPlan {
@@ -46,10 +50,12 @@ function bytesOf(p: string): number {
  * What disagrees between disk and metadata under one snapshotter root:
  * directories no record points to, temp and half-removed directories of
  * dead processes, mount records whose mount is gone, temp files of killed
- * writers, layer locks of killed unpacks. Never a directory with a record, a mounted one, or one a live
- * process is still building. The driver says where snapshot directories are
- * (a numeric name is an orphan unless a record of that id, and of that
- * directory's kind when it has one, owns it), and judges and deletes them.
+ * writers, layer locks of killed unpacks, extract snapshots of killed
+ * unpacks (planExtracts). Never another directory with a record, a mounted
+ * one, or one a live process is still building. The driver says where
+ * snapshot directories are (a numeric name is an orphan unless a record of
+ * that id, and of that directory's kind when it has one, owns it), and
+ * judges and deletes them.
  */
 export async function planCleanup(driver: Driver, root: string, db: Db): Promise<CleanupPlan> {
   const plan: CleanupPlan = {items: [], skipped: []}
@@ -90,6 +96,9 @@ export async function planCleanup(driver: Driver, root: string, db: Db): Promise
     }
     plan.items.push({kind, path: full, bytes: bytesOf(full)})
   }
+  const extracts = await planExtracts(driver, db, mountinfo)
+  plan.items.push(...extracts.items)
+  plan.skipped.push(...extracts.skipped)
   const live = new Set(mountinfo.map(e => e.mountPoint))
   for (const m of q.mountRecords(db)) if (!live.has(m.target)) plan.items.push({kind: 'stale-mount', path: m.target, bytes: 0})
   let rootNames: string[] = []
@@ -119,6 +128,37 @@ export async function planCleanup(driver: Driver, root: string, db: Db): Promise
       if (Date.now() - fs.statSync(full).mtimeMs > LOCK_STALE_MS) plan.items.push({kind: 'stale-lock', path: full, bytes: 0})
     } catch {
       // released meanwhile
+    }
+  }
+  return plan
+}
+
+/**
+ * Extract snapshots (`extract-<unique> <chainID>`, active) whose unpack is
+ * gone: its owner label (src/core/owner.ts) names a process no longer
+ * running. One whose owner lives, or that is mounted, is skipped; so is one
+ * with no owner label, which no ctrsnap of today makes (an older one did, or
+ * a user): that is the user's to remove. With `chainIds`, only those layers';
+ * with `namespace`, only that namespace's (cleanup looks in every namespace).
+ */
+export async function planExtracts(driver: Driver, db: Db, mountinfo: readonly MountinfoEntry[] = readMountinfo(), chainIds?: ReadonlySet<string>, namespace?: string): Promise<CleanupPlan> {
+  const plan: CleanupPlan = {items: [], skipped: []}
+  const live = new Set(mountinfo.map(e => e.mountPoint))
+  for (const rec of q.allRecords(db, namespace)) {
+    const chainId = extractChainId(rec.key)
+    if (rec.kind !== 'Active' || chainId === undefined || (chainIds && !chainIds.has(chainId))) continue
+    const dir = driver.dirOf(rec)
+    const what = `extract snapshot "${rec.key}"`
+    const owner = q.getLabels(db, rec.id)[LABEL_EXTRACT_OWNER]
+    const alive = owner === undefined ? undefined : ownerAlive(owner)
+    if (alive === undefined) {
+      plan.skipped.push({path: dir, reason: `${what} records no owner (${LABEL_EXTRACT_OWNER}); if no unpack is running, remove it with: ctrsnap ${rec.namespace === DEFAULT_NAMESPACE ? '' : `-n ${rec.namespace} `}rm '${rec.key}'`})
+    } else if (alive) {
+      plan.skipped.push({path: dir, reason: `${what} in flight (process ${owner.split(':')[0]})`})
+    } else if ((await driver.useOf(dir, mountinfo)) !== undefined || q.mountsOfSnapshots(db, [rec.id]).some(m => live.has(m.target))) {
+      plan.skipped.push({path: dir, reason: `${what} mounted`})
+    } else {
+      plan.items.push({kind: 'extract', path: dir, bytes: bytesOf(dir), snapshot: {key: rec.key, id: rec.id}})
     }
   }
   return plan

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {Writable} from 'node:stream'
 import {ExternalCommandError} from './errors.js'
+import {checkInterrupt, interrupted, interruption} from './interrupt.js'
 
 const notInstalled = (command: string, args: readonly string[]): ExternalCommandError =>
   new ExternalCommandError(command, args, `${command} is not installed or not on PATH`)
@@ -28,6 +29,11 @@ export function onPath(command: string): boolean {
 
 export interface RunOptions {
   cwd?: string
+  /**
+   * Work a signal may stop (a copy): killed on interrupt, and not started after one.
+   * Not for mount/umount, whose effect must be known to the code that runs them.
+   */
+  interruptible?: boolean
 }
 
 /**
@@ -36,11 +42,13 @@ export interface RunOptions {
  */
 export async function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
   const {execa} = await import('execa')
+  if (opts.interruptible) checkInterrupt()
   try {
-    const result = await execa(command, args, {cwd: opts.cwd, stdin: 'ignore', env: {LC_ALL: 'C'}})
+    const result = await execa(command, args, {cwd: opts.cwd, stdin: 'ignore', env: {LC_ALL: 'C'}, ...(opts.interruptible ? {cancelSignal: interruption, killSignal: 'SIGKILL' as const} : {})})
     return result.stdout
   } catch (err) {
     const e = err as {code?: string; stderr?: string; exitCode?: number; shortMessage?: string}
+    if (opts.interruptible) checkInterrupt()
     if (e.code === 'ENOENT') throw notInstalled(command, args)
     throw new ExternalCommandError(command, args, e.stderr || e.shortMessage || String(err), e.exitCode)
   }
@@ -97,7 +105,13 @@ export function start(command: string, args: readonly string[], opts: {cwd?: str
       resolve(code)
     })
   })
+  // Streaming children (tar, compressors, getfattr) are all work a signal stops.
+  const onInterrupt = (): void => void child.kill('SIGKILL')
+  interruption.addEventListener('abort', onInterrupt, {once: true})
+  void exited.finally(() => interruption.removeEventListener('abort', onInterrupt)).catch(() => {})
   const done = exited.then(code => {
+    const i = interrupted()
+    if (code !== 0 && i) throw i
     if (code !== 0) throw new ExternalCommandError(command, args, stderr || (code === null ? 'killed by a signal' : ''), code ?? undefined)
   })
   done.catch(() => {})

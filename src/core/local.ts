@@ -2,19 +2,22 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {Driver, SnapshotRef} from './drivers/driver.js'
 import {snapshotsDir} from './drivers/layout.js'
+import {makeDirs} from './dirs.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
 import {validateKey, validateLabel, validateLabels} from './labels.js'
+import {DEFAULT_NAMESPACE} from './namespaces.js'
 import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
 import {SNAPSHOTTERS, type CommitOptions, type CreateOptions, type Info, type Kind, type LayerStore, type Mount, type Mounter, type Snapshotter, type Usage} from './snapshotter.js'
-import {planCleanup, type CleanupPlan} from './cleanup.js'
+import {planCleanup, planExtracts, type CleanupPlan} from './cleanup.js'
 import {checkMountable, isWithin, liveMountPoints, mountAll, mountsInside, readMountinfo, resolveExisting, unmount} from './mount.js'
 import {MountInTheWayError} from './fs/remove.js'
+import {checkInterrupt} from './interrupt.js'
 
-function mustGet(db: Db, key: string): q.SnapshotRecord {
-  const rec = q.getRecord(db, key)
+function mustGet(db: Db, ns: string, key: string): q.SnapshotRecord {
+  const rec = q.getRecord(db, ns, key)
   if (!rec) throw new NotFoundError(`snapshot "${key}" does not exist`)
   return rec
 }
@@ -32,7 +35,8 @@ const article = (kind: Kind): string => (kind === 'Active' ? 'an active snapshot
 export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
   private readonly store: Metastore
 
-  constructor(private readonly driver: Driver, readonly root: string) {
+  /** Every key is looked up in `namespace`; ids, directories and mounts are the store's, shared by all. */
+  constructor(private readonly driver: Driver, readonly root: string, readonly namespace: string = DEFAULT_NAMESPACE) {
     this.store = new Metastore(root)
   }
 
@@ -51,23 +55,28 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
 
   async stat(key: string): Promise<Info> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const rec = mustGet(db, this.namespace, key)
     return q.toInfo(rec, q.getLabels(db, rec.id))
   }
 
   async walk(): Promise<Info[]> {
-    return q.walkInfos(await this.store.read())
+    return q.walkInfos(await this.store.read(), this.namespace)
+  }
+
+  /** The namespaces of this store that have snapshots (a namespace exists while it has any). */
+  async namespaces(): Promise<string[]> {
+    return q.namespaces(await this.store.read())
   }
 
   async usage(key: string): Promise<Usage> {
     const db = await this.store.read()
-    return this.usageOf(db, mustGet(db, key))
+    return this.usageOf(db, mustGet(db, this.namespace, key))
   }
 
   /** Usage of many snapshots (default: all, in key order) from one read of the store. */
   async usages(keys?: readonly string[]): Promise<[string, Usage][]> {
     const db = await this.store.read()
-    const recs = keys === undefined ? q.allRecords(db) : keys.map(k => mustGet(db, k))
+    const recs = keys === undefined ? q.allRecords(db, this.namespace) : keys.map(k => mustGet(db, this.namespace, k))
     return recs.map(rec => [rec.key, this.usageOf(db, rec)])
   }
 
@@ -79,7 +88,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
 
   async mounts(key: string): Promise<Mount[]> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const rec = mustGet(db, this.namespace, key)
     if (rec.kind === 'Committed') {
       throw new FailedPreconditionError(`snapshot "${key}" is committed: only active snapshots and views have mounts`)
     }
@@ -116,19 +125,21 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     validateLabels(labels)
     return this.store.write(async tx => {
       const db = tx.db
-      if (q.getRecord(db, key)) throw new AlreadyExistsError(`snapshot "${key}": already exists`)
+      if (q.getRecord(db, this.namespace, key)) throw new AlreadyExistsError(`snapshot "${key}": already exists`)
       let parentId: number | null = null
       if (parent !== '') {
-        const p = q.getRecord(db, parent)
+        const p = q.getRecord(db, this.namespace, parent)
         if (!p) throw new NotFoundError(`parent snapshot "${parent}" does not exist`)
         if (p.kind !== 'Committed') throw new InvalidArgumentError(`parent "${parent}" is ${article(p.kind)}, not a committed snapshot`)
         parentId = p.id
       }
-      q.insertSnapshot(db, key, kind, parentId, rfc3339Nano(), labels)
-      const ref = this.ref(db, mustGet(db, key))
+      q.insertSnapshot(db, this.namespace, key, kind, parentId, rfc3339Nano(), labels)
+      const ref = this.ref(db, mustGet(db, this.namespace, key))
       if (this.driver.needsDir(ref)) {
         const dir = await this.materialise(ref)
         try {
+          // The last point a signal can stop a long copy and take it back.
+          checkInterrupt()
           tx.commit()
         } catch (err) {
           await this.driver.removeDir(dir)
@@ -136,7 +147,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
         }
       }
       return this.driver.mounts(ref)
-    })
+    }, {create: true})
   }
 
   /** Build the snapshot's directory under a temp name, then rename it into place. */
@@ -169,12 +180,12 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     // Measure before taking the lock: a synchronous walk of a big layer would
     // starve the lock's refresh timer and let another writer take it over.
     const db0 = await this.store.read()
-    const pre = mustGet(db0, key)
+    const pre = mustGet(db0, this.namespace, key)
     const u = pre.kind === 'Active' ? this.driver.usage(this.ref(db0, pre)) : undefined
     const moved = await this.store.write(async tx => {
       const db = tx.db
-      const rec = mustGet(db, key)
-      if (q.getRecord(db, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
+      const rec = mustGet(db, this.namespace, key)
+      if (q.getRecord(db, this.namespace, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
       if (rec.kind !== 'Active') {
         throw new FailedPreconditionError(`snapshot "${key}" is ${article(rec.kind)}, not active: only active snapshots can be committed`)
       }
@@ -208,7 +219,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
   async remove(key: string, opts: {recursive?: boolean} = {}): Promise<string[]> {
     let removed: string[] = []
     const doomed = await this.store.write(async tx => {
-      const rec = mustGet(tx.db, key)
+      const rec = mustGet(tx.db, this.namespace, key)
       const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key, kind: rec.kind}]
       if (!opts.recursive) this.assertNoChildren(tx.db, key, rec.id)
       this.assertNotMounted(tx.db, subtree.map(s => s.id), 'remove')
@@ -318,13 +329,13 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     const mounts = await this.mounts(key)
     const base = snapshotsDir(this.root)
     const runnable = checkMountable(key, mounts, base)
-    fs.mkdirSync(target, {recursive: true})
+    makeDirs(target)
     const real = fs.realpathSync(target)
     if (liveMountPoints().has(real)) throw new FailedPreconditionError(`${target} is already a mount point; unmount it first`)
     await mountAll(runnable, real, base)
     try {
       await this.store.write(tx => {
-        q.insertMount(tx.db, real, mustGet(tx.db, key).id, rfc3339Nano())
+        q.insertMount(tx.db, real, mustGet(tx.db, this.namespace, key).id, rfc3339Nano())
       })
     } catch (err) {
       await unmount(real).catch(() => {})
@@ -343,18 +354,18 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     }
     const doomed: string[] = []
     const result = await this.store.write(async tx => {
-      const rec = q.mountRecord(tx.db, real)
+      const rec = q.mountRecord(tx.db, this.namespace, real)
       if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`)
       if (opts.remove) {
         // Every refusal before the unmount, so a refused --rm leaves the mount as it was.
         this.assertNoChildren(tx.db, rec.key, rec.snapshotId)
         this.assertNotMounted(tx.db, [rec.snapshotId], 'remove', real)
-        this.assertNothingMountedInside([{id: rec.snapshotId, key: rec.key, kind: mustGet(tx.db, rec.key).kind}])
+        this.assertNothingMountedInside([{id: rec.snapshotId, key: rec.key, kind: mustGet(tx.db, this.namespace, rec.key).kind}])
       }
       const wasMounted = liveMountPoints().has(real)
       if (wasMounted) await unmount(real)
       q.deleteMount(tx.db, real)
-      if (opts.remove) doomed.push(...this.removeLocked(tx, [{id: rec.snapshotId, kind: mustGet(tx.db, rec.key).kind}]))
+      if (opts.remove) doomed.push(...this.removeLocked(tx, [{id: rec.snapshotId, kind: mustGet(tx.db, this.namespace, rec.key).kind}]))
       return {target: real, key: rec.key, wasMounted, removed: opts.remove === true}
     })
     await this.deleteDirs(doomed)
@@ -370,26 +381,53 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     return this.store.write(async tx => {
       const plan = await planCleanup(this.driver, this.root, tx.db)
       for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
-      tx.commit()
-      const done: CleanupPlan = {items: [], skipped: plan.skipped}
-      for (const item of plan.items) {
+      checkInterrupt()
+      // Extract snapshots as any removal: records persisted first (removeLocked commits), then their directories (moved to rm-*).
+      const doomed = this.removeLocked(tx, plan.items.flatMap(i => (i.snapshot ? [{id: i.snapshot.id, kind: 'Active' as const}] : [])))
+      const paths = [...plan.items.filter(i => i.kind !== 'stale-mount' && !i.snapshot).map(i => i.path), ...doomed]
+      const left = new Set<string>()
+      const skipped = [...plan.skipped]
+      // One at a time, letting a signal in between: interrupted, cleanup stops and leaves the rest to the next run.
+      for (const p of paths) {
+        await new Promise(resolve => setImmediate(resolve))
+        checkInterrupt()
         try {
-          if (item.kind !== 'stale-mount') await this.driver.removeDir(item.path)
-          done.items.push(item)
+          await this.driver.removeDir(p)
         } catch (err) {
           // Mounted inside since the plan was made: left alone, as the plan leaves a mounted directory.
           if (!(err instanceof MountInTheWayError)) throw err
-          done.skipped.push({path: item.path, reason: err.reason})
+          left.add(p)
+          skipped.push({path: p, reason: err.reason})
         }
       }
-      return done
+      return {items: plan.items.filter(i => !left.has(i.path)), skipped}
     })
+  }
+
+  /**
+   * Remove the extract snapshots of these layers that a killed unpack left
+   * (planExtracts), so an unpack can extract them again: what `cleanup`
+   * would do for them, in this namespace. Returns their keys.
+   */
+  async reclaimExtracts(chainIds: readonly string[]): Promise<string[]> {
+    const only = new Set(chainIds)
+    // Most unpacks find none: look before taking the lock.
+    if ((await planExtracts(this.driver, await this.store.read(), undefined, only, this.namespace)).items.length === 0) return []
+    let keys: string[] = []
+    const doomed = await this.store.write(async tx => {
+      const {items} = await planExtracts(this.driver, tx.db, undefined, only, this.namespace)
+      keys = items.map(i => i.snapshot!.key)
+      // Extract snapshots are active ones (planExtracts takes no other).
+      return this.removeLocked(tx, items.map(i => ({id: i.snapshot!.id, kind: 'Active' as const})))
+    })
+    await this.deleteDirs(doomed)
+    return keys
   }
 
   /** Mount records, each with whether the kernel still has it. */
   async mountRecords(): Promise<(q.MountRecord & {live: boolean})[]> {
     const live = liveMountPoints()
-    return q.mountRecords(await this.store.read()).map(m => ({...m, live: live.has(m.target)}))
+    return q.mountRecords(await this.store.read(), this.namespace).map(m => ({...m, live: live.has(m.target)}))
   }
 
   /**
@@ -400,7 +438,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
    */
   async layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}> {
     const db = await this.store.read()
-    const ref = this.ref(db, mustGet(db, key))
+    const ref = this.ref(db, mustGet(db, this.namespace, key))
     const own = this.driver.needsDir(ref) ? this.driver.layerDir(ref) : null
     return {kind: ref.kind, own, parents: ref.parentIds.map(id => this.driver.layerDir({id, kind: 'Committed'}))}
   }
@@ -411,18 +449,18 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
 
   lockPath(name: string): string {
     const dir = this.driver.lockDir()
-    fs.mkdirSync(dir, {recursive: true})
+    makeDirs(dir)
     return path.join(dir, name)
   }
 
   async changeSet(key: string): Promise<string | undefined> {
     const db = await this.store.read()
-    return this.driver.changeSet(this.ref(db, mustGet(db, key)))
+    return this.driver.changeSet(this.ref(db, mustGet(db, this.namespace, key)))
   }
 
   async withTree<T>(key: string, fn: (dir: string | null) => Promise<T>): Promise<T> {
     const db = await this.store.read()
-    const tree = await this.driver.tree(this.ref(db, mustGet(db, key)), key)
+    const tree = await this.driver.tree(this.ref(db, mustGet(db, this.namespace, key)), key)
     try {
       return await fn(tree.dir)
     } finally {
@@ -433,16 +471,16 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
   /** For tests and tools that judge the disk: the directory of a snapshot's own layer, by key. */
   async ownLayerDir(key: string): Promise<string> {
     const db = await this.store.read()
-    return this.driver.layerDir(mustGet(db, key))
+    return this.driver.layerDir(mustGet(db, this.namespace, key))
   }
 
   async updateLabels(key: string, changes: Record<string, string | null>): Promise<Info> {
     for (const [k, v] of Object.entries(changes)) if (v !== null) validateLabel(k, v)
     return this.store.write(tx => {
-      const rec = mustGet(tx.db, key)
+      const rec = mustGet(tx.db, this.namespace, key)
       q.updateLabels(tx.db, rec.id, changes, rfc3339Nano())
       tx.commit()
-      return q.toInfo(mustGet(tx.db, key), q.getLabels(tx.db, rec.id))
+      return q.toInfo(mustGet(tx.db, this.namespace, key), q.getLabels(tx.db, rec.id))
     })
   }
 }

@@ -4,6 +4,7 @@ import {NativeDriver} from './drivers/native.js'
 import {OverlayDriver} from './drivers/overlay.js'
 import {InvalidArgumentError} from './errors.js'
 import {LocalSnapshotter} from './local.js'
+import {DEFAULT_NAMESPACE, validateNamespace} from './namespaces.js'
 import {SNAPSHOTTERS, type SnapshotterName} from './snapshotter.js'
 
 export const DEFAULT_ROOT = '/var/lib/ctrsnap'
@@ -11,6 +12,8 @@ export const DEFAULT_ROOT = '/var/lib/ctrsnap'
 export interface OpenOptions {
   root: string
   snapshotter: string
+  /** Default: `default`. */
+  namespace?: string
 }
 
 /** The one table from snapshotter name to driver: `dir` is `<root>/<name>`, `root` the user's --root (for messages). */
@@ -19,16 +22,18 @@ const DRIVERS: Record<SnapshotterName, (dir: string, root: string) => Driver> = 
   native: dir => new NativeDriver(dir),
 }
 
-/** The snapshotter for `<root>/<snapshotter>/`. Creates nothing: the first write does. */
+/** The snapshotter for `<root>/<snapshotter>/`, seeing the snapshots of one namespace. Creates nothing: the first write does. */
 export function openSnapshotter(opts: OpenOptions): LocalSnapshotter {
   const name = opts.snapshotter as SnapshotterName
   if (!SNAPSHOTTERS.includes(name)) {
     throw new InvalidArgumentError(`unknown snapshotter "${opts.snapshotter}" (expected ${SNAPSHOTTERS.join(' or ')})`)
   }
   if (opts.root === '') throw new InvalidArgumentError('root must not be empty')
+  const namespace = opts.namespace ?? DEFAULT_NAMESPACE
+  validateNamespace(namespace)
   const dir = path.join(path.resolve(opts.root), name)
   const driver = DRIVERS[name](dir, opts.root)
   // Before any command reads or writes, as containerd does not load a snapshotter whose root cannot hold it.
   driver.checkRoot()
-  return new LocalSnapshotter(driver, dir)
+  return new LocalSnapshotter(driver, dir, namespace)
 }

@@ -112,6 +112,8 @@ export interface LayerStore {
   lockPath(name: string): string
   /** The directory that, by itself, is `key`'s change set against its own parent (overlayfs' upper), if the snapshotter has one. */
   changeSet(key: string): Promise<string | undefined>
+  /** Remove the extract snapshots of these layers (chainIDs) that a killed unpack left, as cleanup would; returns their keys. */
+  reclaimExtracts(chainIds: readonly string[]): Promise<string[]>
   /** Run `fn` over the full tree `key` presents, read-only for the duration (null: a snapshot with no tree, which is empty). */
   withTree<T>(key: string, fn: (dir: string | null) => Promise<T>): Promise<T>
 }

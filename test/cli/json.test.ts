@@ -122,7 +122,7 @@ describe('the test validator', () => {
 
   it("the error schema's kinds and exit codes are the exit-code table's", () => {
     const e = (loadSchema('error.schema.json').properties as Record<string, Schema>).error!.properties as Record<string, Schema>
-    expect([...(e.kind!.enum as string[])].sort()).toEqual(EXIT_CODES.map(c => c.kind).sort())
+    expect([...(e.kind!.enum as string[])].sort()).toEqual([...new Set(EXIT_CODES.map(c => c.kind))].sort())
     expect([e.exitCode!.minimum, e.exitCode!.maximum]).toEqual([Math.min(...EXIT_CODES.map(c => c.code)), Math.max(...EXIT_CODES.map(c => c.code))])
   })
 })

@@ -7,11 +7,12 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CorruptStoreError, UnavailableError} from '../../src/core/errors.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {DB_FILE, Metastore} from '../../src/core/store/metastore.js'
-import {SCHEMA_VERSION} from '../../src/core/store/schema.js'
+import {migrate, SCHEMA_VERSION} from '../../src/core/store/schema.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures')
 
 /** The CLI tests run dist/: a build older than the store's sources would test old code. */
 function assertFreshBuild(): void {
@@ -67,7 +68,9 @@ describe('store format', () => {
     for (const [args, code] of cases) {
       const r = await ctrsnap(args, {root: missing})
       expect(r.exitCode, args.join(' ')).toBe(code)
-      expect(r.stderr, args.join(' ')).toBe(code === 0 ? '' : 'ctrsnap: snapshot "x" does not exist\n')
+      // A note says the root is missing; info names where it looked.
+      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs, namespace default)` : ''
+      expect(r.stderr, args.join(' ')).toBe(`ctrsnap: note: root ${missing} does not exist\n${code === 0 ? '' : `ctrsnap: snapshot "x" does not exist${where}\n`}`)
     }
     expect(fs.existsSync(missing)).toBe(false)
   })
@@ -129,6 +132,57 @@ describe('store format', () => {
       expect(r.stderr).toBe(`ctrsnap: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this ctrsnap understands (${SCHEMA_VERSION}); upgrade ctrsnap\n`)
     }
     expect(fs.readFileSync(file).equals(bytes)).toBe(true)
+  })
+
+  it('a store written before namespaces (schema 2, by ctrsnap 3a3e707) opens as namespace "default": same ls/tree/info bytes, ids and the id sequence kept', async () => {
+    fs.mkdirSync(path.join(dir, 'snapshots'), {recursive: true, mode: 0o700})
+    fs.copyFileSync(path.join(FIXTURES, 'store-v2', DB_FILE), file)
+    for (const id of ['1', '2', '3', '5']) fs.mkdirSync(path.join(dir, 'snapshots', id, 'fs'), {recursive: true})
+    const old = fs.readFileSync(file)
+    expect(await userVersion(file)).toBe(2)
+    const o = {root: root.dir, snapshotter: 'overlayfs'}
+    // What 3a3e707 printed for this store, byte for byte; -n default is the same store.
+    const ls = 'KEY      PARENT KIND      \napp-work base   Active    \nbase            Committed \ngone2           Active    \nlook     base   View      \n'
+    expect(await ctrsnap(['ls'], o)).toEqual({stdout: ls, stderr: '', exitCode: 0})
+    expect((await ctrsnap(['-n', 'default', 'ls'], o)).stdout).toBe(ls)
+    expect((await ctrsnap(['tree'], o)).stdout).toBe(' base\n  \\_ app-work\n  \\_ look\n gone2\n')
+    expect((await ctrsnap(['info', 'app-work'], o)).stdout).toBe('{\n    "Kind": "Active",\n    "Name": "app-work",\n    "Parent": "base",\n    "Labels": {\n        "tmp": "yes"\n    },\n    "Created": "2026-12-03T20:14:12.015664267Z",\n    "Updated": "2026-12-03T20:14:12.015664267Z"\n}\n')
+    expect((await ctrsnap(['namespaces', 'ls'], o)).stdout).toBe('NAME    LABELS \ndefault        \n')
+    expect((await ctrsnap(['-n', 'other', 'ls'], o)).stdout).toBe('KEY PARENT KIND \n')
+    // Reads upgrade in memory only: the file is the old one until a write.
+    expect(fs.readFileSync(file).equals(old)).toBe(true)
+    // The first write persists schema 3; a new snapshot gets id 7 (6 was used once), in any namespace.
+    expect((await ctrsnap(['-n', 'other', 'prepare', 'base'], o)).exitCode).toBe(0)
+    expect(await userVersion(file)).toBe(SCHEMA_VERSION)
+    expect(fs.existsSync(path.join(dir, 'snapshots', '7'))).toBe(true)
+    expect((await ctrsnap(['prepare', 'child', 'base'], o)).stdout).toBe('')
+    expect(fs.existsSync(path.join(dir, 'snapshots', '8'))).toBe(true)
+    // Labels and the mount record kept their snapshots: cleanup sees the stale mount, and no orphan.
+    expect((await ctrsnap(['label', 'base'], o)).stdout).toBe('team=infra\n')
+    const plan = JSON.parse((await ctrsnap(['cleanup', '--dry-run', '--json'], o)).stdout) as {kind: string; path: string}[]
+    expect(plan.map(i => i.kind)).toEqual(['stale-mount'])
+    expect((await ctrsnap(['rm', 'gone2'], o)).exitCode).toBe(0)
+    expect((await ctrsnap(['ls', '-q'], o)).stdout).toBe('app-work\nbase\nchild\nlook\n')
+  })
+
+  it('the namespace migration keeps every id, label and mount record of a schema-2 file, with foreign keys enforced after it', async () => {
+    const SQL = await initSqlJs()
+    const db = new SQL.Database(fs.readFileSync(path.join(FIXTURES, 'store-v2', DB_FILE)))
+    try {
+      const before = db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values
+      expect(migrate(db, 'fixture')).toBe(true)
+      expect(db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values).toEqual(before)
+      expect(db.exec('SELECT DISTINCT namespace FROM snapshots')[0]!.values).toEqual([['default']])
+      expect(db.exec('SELECT snapshot_id, key, value FROM labels ORDER BY snapshot_id')[0]!.values).toEqual([[1, 'team', 'infra'], [2, 'tmp', 'yes']])
+      expect(db.exec('SELECT snapshot_id FROM mounts')[0]!.values).toEqual([[5]])
+      expect(db.exec("SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'")[0]!.values).toEqual([[6]])
+      expect(() => db.run('DELETE FROM snapshots WHERE id = 5')).toThrow(/FOREIGN KEY/)
+      expect(() => db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('default', 'base', 'Active', '', '')")).toThrow(/UNIQUE/)
+      db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('b', 'base', 'Active', '', '')")
+      expect(db.exec("SELECT id FROM snapshots WHERE namespace = 'b'")[0]!.values).toEqual([[7]])
+    } finally {
+      db.close()
+    }
   })
 
   it('a SQLite file that is not ours (tables, no schema version) is a corrupt store', async () => {
@@ -255,8 +309,8 @@ describe('the lock', () => {
   afterEach(() => root.cleanup())
 
   /** A process holding the root's lock (wrapped: an execa process is a thenable an async function would wait for). */
-  async function holder(dir: string) {
-    const p = execa('node', [WORKER, 'hold', dir], {reject: false})
+  async function holder(dir: string, env: Record<string, string> = {}) {
+    const p = execa('node', [WORKER, 'hold', dir], {env, reject: false})
     await new Promise<void>((resolve, reject) => {
       p.stdout!.once('data', () => resolve())
       p.once('exit', () => reject(new Error('holder exited')))
@@ -306,14 +360,38 @@ describe('the lock', () => {
     expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(false)
   }, 40_000)
 
+  it('CTRSNAP_LOCK_STALE_MS shortens the window down to 3 s and not below: 500 means 3 s, for the message and the takeover', async () => {
+    const env = {CTRSNAP_LOCK_STALE_MS: '500'}
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const lock = path.join(s.root, `${DB_FILE}.lock`)
+    // The holder runs with the same window, so it refreshes often enough to stay live.
+    const {p: h} = await holder(s.root, env)
+    const busy = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env: {...env, CTRSNAP_LOCK_TIMEOUT_MS: '300'}})
+    expect(busy.stderr).toMatch(/waited 0\.3s; a lock left by a killed process is taken over after 3s\)\n$/)
+    expect(busy.exitCode).toBe(8)
+    h.kill('SIGKILL')
+    await h
+    // Staleness counts from the dead holder's last refresh.
+    const lastRefresh = fs.statSync(lock).mtimeMs
+    const r = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env})
+    const age = Date.now() - lastRefresh
+    expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect(age).toBeGreaterThanOrEqual(3_000)
+    expect(age).toBeLessThan(10_000) // not the default window
+    expect((await s.walk()).map(i => i.name)).toEqual(['a', 'b'])
+    expect(fs.existsSync(lock)).toBe(false)
+  }, 40_000)
+
   it('eight writers racing to take over a SIGKILLed lock: every one that succeeds is kept, any other fails with exit 8 having written nothing', async () => {
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('a', '')
     const {p: h} = await holder(s.root)
     h.kill('SIGKILL')
     await h
+    // The race, not the window (proven above), is the point: a short one.
     const writers = await Promise.all(
-      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {reject: false})),
+      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {env: {CTRSNAP_LOCK_STALE_MS: '4000'}, reject: false})),
     )
     const kept: string[] = ['a']
     for (const w of writers) {

@@ -1,11 +1,14 @@
 /**
  * Shell completion scripts. Commands, flags and flag values are written into
  * the script (a TAB costs no Node start); snapshot keys come from
- * `ctrsnap ls -q`, run with the --root/--snapshotter already on the command
- * line (and the environment's CTRSNAP_ROOT/CTRSNAP_SNAPSHOTTER otherwise).
+ * `ctrsnap ls -q`, run with the --root/--snapshotter/--namespace already on the
+ * command line (and the environment's CTRSNAP_* otherwise); namespace names from
+ * `ctrsnap namespaces ls -q`.
  */
 
-export type ValueKind = 'dir' | 'file' | 'filter' | 'none'
+import {CTR_PREFIXES, LEADING_FLAGS} from '../argv.js'
+
+export type ValueKind = 'dir' | 'file' | 'filter' | 'namespace' | 'none'
 
 export interface CompletionFlag {
   long: string
@@ -32,6 +35,7 @@ export interface CompletionCommand {
 const ANY: Positional = {type: 'snapshot', filters: []}
 const COMMITTED: Positional = {type: 'snapshot', filters: ['kind==committed']}
 const NONE: Positional = {type: 'none'}
+const MOUNTABLE: Positional = {type: 'snapshot', filters: ['kind==active', 'kind==view']}
 
 /** Which positional arguments name existing snapshots, and of what kind; everything else completes to nothing. */
 export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Positional}> = {
@@ -39,7 +43,7 @@ export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Posi
   diff: {positionals: [ANY, COMMITTED]},
   info: {positionals: [ANY]},
   label: {positionals: [ANY]},
-  mounts: {positionals: [{type: 'dir'}, {type: 'snapshot', filters: ['kind==active', 'kind==view']}]},
+  mounts: {positionals: [{type: 'dir'}, MOUNTABLE]},
   prepare: {positionals: [NONE, COMMITTED]},
   view: {positionals: [NONE, COMMITTED]},
   rm: {positionals: [], rest: ANY},
@@ -49,10 +53,13 @@ export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Posi
 }
 
 /** Flag values that are paths or filter expressions, by flag name. */
-export const FLAG_VALUES: Record<string, ValueKind> = {root: 'dir', target: 'dir', output: 'file', filter: 'filter'}
+export const FLAG_VALUES: Record<string, ValueKind> = {root: 'dir', target: 'dir', output: 'file', filter: 'filter', namespace: 'namespace'}
 
 /** Starting points offered for --filter. */
 export const FILTER_HINTS = ['kind==active', 'kind==view', 'kind==committed', 'name==', 'name~=', 'parent==', 'labels.']
+
+/** What ctrsnap takes in place of a command. */
+const TOP_FLAGS: [string, string][] = [['--help', 'show help'], ['-h', 'show help'], ['--version', 'show the version'], ['-v', 'show the version']]
 
 /** Single-quote for both shells. */
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
@@ -65,6 +72,18 @@ function positionalSpec(p: Positional): string {
   if (p.type === 'snapshot') return `snapshot${p.filters.map(f => ` --filter ${f}`).join('')}`
   if (p.type === 'options') return `options ${p.values.join(' ')}`
   return p.type
+}
+
+/**
+ * The flags that may stand before the command (src/cli/argv.ts), as the commands define them;
+ * with its short name if any command has one (cleanup's --namespace has no -n, but before the
+ * command -n is the namespace).
+ */
+function leadingFlags(cmds: readonly CompletionCommand[]): CompletionFlag[] {
+  return LEADING_FLAGS.flatMap(name => {
+    const defs = cmds.flatMap(c => c.flags).filter(f => f.long === name)
+    return defs.find(f => f.char !== undefined) ?? defs[0] ?? []
+  })
 }
 
 /** `case` arms shared by both scripts: their syntax is the same in bash and zsh. */
@@ -81,8 +100,10 @@ function prefixes(bin: string): {fn: string; v: string} {
 function sharedFunctions(bin: string, cmds: readonly CompletionCommand[]): string {
   const {fn, v} = prefixes(bin)
   const canon = caseArms(cmds, c => `printf '%s\\n' ${q(c.id)}`)
-  const flags = caseArms(cmds, c => `printf '%s\\n' ${q(c.flags.flatMap(f => flagWords(f).map(w => w + (f.takesValue ? '=' : ''))).join(' '))}`)
-  const valueArms = cmds
+  const flagList = (fs: readonly CompletionFlag[]): string => q(fs.flatMap(f => flagWords(f).map(w => w + (f.takesValue ? '=' : ''))).join(' '))
+  // Before the command (the '' arm): the flags that may lead, as in `ctrsnap --root DIR rm`.
+  const flags = [`    '') printf '%s\\n' ${flagList(leadingFlags(cmds))} ;;`, caseArms(cmds, c => `printf '%s\\n' ${flagList(c.flags)}`)].join('\n')
+  const valueArms = [{id: '', flags: leadingFlags(cmds)}, ...cmds]
     .flatMap(c =>
       c.flags
         .filter(f => f.takesValue)
@@ -125,15 +146,19 @@ ${argArms}
   esac
 }
 
-# Snapshot keys, with the --root/--snapshotter of the command line and any ls flags given.
+# Snapshot keys, with the --root/--snapshotter/--namespace of the command line and any ls flags given;
+# with --namespaces first, the namespaces of the store instead.
 ${fn}_keys() {
   local bin=$1
-  local -a opts
+  local -a opts list
   shift
+  list=(ls -q)
+  [[ $1 == --namespaces ]] && { list=(namespaces ls -q); shift; }
   [[ $bin == "~/"* ]] && bin=$HOME/\${bin#"~/"}
   [[ -n $${v}_root ]] && opts+=(--root "$${v}_root")
   [[ -n $${v}_snapshotter ]] && opts+=(--snapshotter "$${v}_snapshotter")
-  "$bin" ls -q "\${opts[@]}" "$@" 2>/dev/null
+  [[ -n $${v}_namespace ]] && opts+=(--namespace "$${v}_namespace")
+  "$bin" "\${list[@]}" "\${opts[@]}" "$@" 2>/dev/null
 }
 `
 }
@@ -146,9 +171,9 @@ ${fn}_keys() {
  */
 function scanner(bin: string): string {
   const {fn, v} = prefixes(bin)
-  return `# Sets ${v}_cmd, ${v}_pos, ${v}_root, ${v}_snapshotter and ${v}_expect (the flag whose value the last word awaits).
+  return `# Sets ${v}_cmd, ${v}_pos, ${v}_root, ${v}_snapshotter, ${v}_namespace and ${v}_expect (the flag whose value the last word awaits).
 ${fn}_scan() {
-  ${v}_cmd= ${v}_pos=0 ${v}_root= ${v}_snapshotter= ${v}_expect=
+  ${v}_cmd= ${v}_pos=0 ${v}_root= ${v}_snapshotter= ${v}_namespace= ${v}_expect=
   local w name flags dashdash=
   shift
   for w in "$@"; do
@@ -157,6 +182,7 @@ ${fn}_scan() {
       case $${v}_expect in
         --root) ${v}_root=$w ;;
         --snapshotter) ${v}_snapshotter=$w ;;
+        --namespace|-n) ${v}_namespace=$w ;;
       esac
       ${v}_expect=
       continue
@@ -168,12 +194,15 @@ ${fn}_scan() {
         case $name in
           --root) ${v}_root=\${w#*=} ;;
           --snapshotter) ${v}_snapshotter=\${w#*=} ;;
+          --namespace|-n) ${v}_namespace=\${w#*=} ;;
         esac
       else
         flags=" $(${fn}_flags "$${v}_cmd") "
         [[ $flags == *" $name= "* ]] && ${v}_expect=$name
       fi
     elif [[ -z $${v}_cmd ]]; then
+      # ctr's prefix, as in a pasted \`ctr snapshots ls\`.
+      case $w in ${CTR_PREFIXES.join('|')}) continue ;; esac
       ${v}_cmd=$(${fn}_cmd "$w")
       [[ -z $${v}_cmd ]] && ${v}_cmd=-
     else
@@ -211,7 +240,7 @@ ${fn}() {
   if [[ -n $${v}_expect ]]; then
     value=$(${fn}_value "$${v}_cmd" "$${v}_expect")
   elif [[ $cur == -* ]]; then
-    [[ -z $${v}_cmd ]] && { ${fn}_reply $'--help\\n--version' "$cur"; return; }
+    [[ -z $${v}_cmd ]] && { ${fn}_reply ${q([...TOP_FLAGS.map(([w]) => w), ...leadingFlags(cmds).flatMap(flagWords)].join('\n'))} "$cur"; return; }
     local f
     for f in $(${fn}_flags "$${v}_cmd"); do
       [[ $f == "$cur"* ]] && COMPREPLY+=("\${f%=}")
@@ -229,6 +258,7 @@ ${fn}() {
     file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null ;;
     filter) ${fn}_reply ${q(FILTER_HINTS.join('\n'))} "$cur"; compopt -o nospace 2>/dev/null ;;
     snapshot*) ${fn}_reply "$(${fn}_keys "\${COMP_WORDS[0]}" \${value#snapshot})" "$cur" ;;
+    namespace) ${fn}_reply "$(${fn}_keys "\${COMP_WORDS[0]}" --namespaces)" "$cur" ;;
   esac
 }
 
@@ -273,7 +303,7 @@ ${fn}() {
     value=$(${fn}_value "$${v}_cmd" "$expect")
   elif [[ $cur == -* ]]; then
     if [[ -z $${v}_cmd ]]; then
-      descs=('--help:show help' '--version:show the version')
+      descs=(${described([...TOP_FLAGS, ...leadingFlags(cmds).flatMap(f => flagWords(f).map(w => [w, f.summary] as [string, string]))])})
     else
       ${fn}_flagdescs "$${v}_cmd"
     fi
@@ -292,6 +322,7 @@ ${fn}() {
     file) _files ;;
     filter) compadd -S '' -- ${FILTER_HINTS.map(q).join(' ')} ;;
     snapshot*) keys=("\${(@f)$(${fn}_keys "\${words[1]}" \${=value#snapshot})}"); compadd -- "\${keys[@]}" ;;
+    namespace) keys=("\${(@f)$(${fn}_keys "\${words[1]}" --namespaces)}"); compadd -- "\${keys[@]}" ;;
   esac
 }
 

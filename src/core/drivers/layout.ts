@@ -1,6 +1,8 @@
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import {makeDirs} from '../dirs.js'
+import {fsError} from '../errors.js'
 import {type MountinfoEntry, useOf} from '../mount.js'
 import {removeTree} from '../fs/remove.js'
 import type {Kind} from '../snapshotter.js'
@@ -18,7 +20,7 @@ export const REMOVING_PREFIX = 'rm-'
  * itself: work in flight is recognisable as such while its process lives.
  */
 export function tempPath(dir: string): string {
-  fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+  makeDirs(dir, 0o700)
   for (;;) {
     const p = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
     if (!fs.existsSync(p)) return p
@@ -27,8 +29,16 @@ export function tempPath(dir: string): string {
 
 /** A new empty directory `new-<pid>-XXXXXX` in `dir` (created if missing). */
 export function makeTempDir(dir: string): string {
-  fs.mkdirSync(dir, {recursive: true, mode: 0o700})
-  return fs.mkdtempSync(path.join(dir, `${TEMP_PREFIX}${process.pid}-`))
+  const prefix = path.join(dir, `${TEMP_PREFIX}${process.pid}-`)
+  // Twice at most: a failed first prepare may take back an empty snapshots/ between our making it and our using it.
+  for (let attempt = 1; ; attempt++) {
+    makeDirs(dir, 0o700)
+    try {
+      return fs.mkdtempSync(prefix)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 2) throw fsError('create', `${prefix}XXXXXX`, err)
+    }
+  }
 }
 
 /** The pid in a `new-<pid>-XXXXXX` name, if any. */

@@ -37,7 +37,7 @@ export class NativeDriver extends PlainLayout implements Driver {
     // A full copy keeping owners, modes, xattrs, hard links and devices; the
     // copy's root takes the parent root's owner and mode. Reflinks where the
     // filesystem has them (btrfs, xfs) make it cheap.
-    await run('cp', ['-a', '--reflink=auto', '--', `${this.dir(s.parentIds[0]!)}/.`, `${dest}/`])
+    await run('cp', ['-a', '--reflink=auto', '--', `${this.dir(s.parentIds[0]!)}/.`, `${dest}/`], {interruptible: true})
   }
 
   async mounts(s: SnapshotRef): Promise<Mount[]> {

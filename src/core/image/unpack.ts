@@ -1,13 +1,15 @@
 import {randomBytes} from 'node:crypto'
 import os from 'node:os'
 import {PassThrough, type Readable} from 'node:stream'
-import {FailedPreconditionError, InvalidArgumentError, isKind, SnapshotError, UnavailableError} from '../errors.js'
+import {FailedPreconditionError, InterruptedError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
+import {interruptible} from '../interrupt.js'
 import {removeTree} from '../fs/remove.js'
 import type {StagedLayer} from '../layer/apply.js'
 import type {Info, LayerFormat, LayerStore, Snapshotter} from '../snapshotter.js'
 import {acquireLock, type Lock} from '../store/lock.js'
 import {chainIds} from './chain-id.js'
 import {digestHex, Hasher, type Digest} from './digest.js'
+import {extractKey, LABEL_EXTRACT_OWNER, selfOwner} from '../owner.js'
 import {decompressor} from './compression.js'
 import {ChildGone, pauseUntilDrained} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
@@ -61,15 +63,22 @@ export const MAX_CONCURRENT = 4
  * by its chainID, on the previous one. Layers already there are reused.
  * A layer is streamed through decompression, hashing and extraction at once
  * (one pipeline) into a staging directory, and verified; then, once its
- * parent is committed, it is prepared as `extract-<unique> <chainID>`,
- * finished (what needs the lower layers), and committed. Staging reads no
+ * parent is committed, it is prepared as `extract-<unique> <chainID>`
+ * labelled with its owner (src/core/owner.ts), finished (what needs the
+ * lower layers), and committed. Staging reads no
  * other layer, so several layers stream at once and commit in order.
  * Any failure removes every snapshot this call made, so the store is as before.
  */
-export async function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+export function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+  return interruptible(() => unpackLayers(sn, image, opts))
+}
+
+async function unpackLayers(sn: UnpackTarget, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
   const {layers} = image
   if (layers.length === 0) throw new InvalidArgumentError(`${image.source}: the image has no layers`)
   const chain = chainIds(layers.map(l => l.diffId))
+  // A killed unpack's half-made layers of this image: take them over (they are extracted again below).
+  await sn.reclaimExtracts(chain)
   const reusedTop = await topExisting(sn, chain)
   const results: LayerResult[] = layers.map((l, i) => ({
     index: i,
@@ -102,7 +111,7 @@ export async function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOp
     const lock = await locked
     let staged: StagedLayer | undefined
     try {
-      if (signal.aborted) throw interrupted(layer)
+      if (signal.aborted) throw interrupted(layer, signal)
       // Another unpack may have committed this layer since we looked (under its lock, which we now hold): use it.
       if (await committedOn(sn, r.chainId, parentOf(layer.index))) {
         await parentDone
@@ -113,7 +122,7 @@ export async function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOp
       }
       const t0 = performance.now()
       staged = await slots.run(async () => {
-        if (signal.aborted) throw interrupted(layer)
+        if (signal.aborted) throw interrupted(layer, signal)
         opts.events?.start?.(layer, layers.length)
         const dir = sn.stagingDir()
         let done: StagedLayer | undefined
@@ -131,9 +140,10 @@ export async function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOp
       })
       // The parent must be committed before this layer can be prepared on it.
       await parentDone
-      if (signal.aborted) throw interrupted(layer)
-      const key = `extract-${unique()} ${r.chainId}`
-      await sn.prepare(key, parentOf(layer.index))
+      if (signal.aborted) throw interrupted(layer, signal)
+      const key = extractKey(unique(), r.chainId)
+      // Its owner recorded, so that if this process is killed, cleanup or the next unpack of the layer removes it.
+      await sn.prepare(key, parentOf(layer.index), {labels: {[LABEL_EXTRACT_OWNER]: selfOwner()}})
       keys.set(layer.index, key)
       const paths = await sn.layerPaths(key)
       await staged.finish(paths.own!, paths.parents)
@@ -264,7 +274,11 @@ async function commitOrYield(sn: Snapshotter, key: string, name: Digest, parent:
 }
 
 const layerName = (l: ImageLayer): string => `layer ${l.index + 1} (${l.digest ?? l.diffId})`
-const interrupted = (l: ImageLayer): UnavailableError => new UnavailableError(`${layerName(l)}: unpack interrupted`)
+/** The signal's own InterruptedError names which (SIGINT, SIGTERM); any other abort counts as SIGINT. */
+function interrupted(l: ImageLayer, signal: AbortSignal | undefined): InterruptedError {
+  const by = (signal?.reason instanceof InterruptedError ? signal.reason.signal : undefined) ?? 'SIGINT'
+  return new InterruptedError(by, `${layerName(l)}: unpack interrupted by ${by}`)
+}
 
 /**
  * One pass over a layer blob: read -> hash (blob digest, size) -> decompress
@@ -279,7 +293,7 @@ export async function streamLayer(
   opts: {onBytes?: (n: number) => void; signal?: AbortSignal} = {},
 ): Promise<{digest: Digest; size: number; diffId: Digest}> {
   const what = layerName(layer)
-  if (opts.signal?.aborted) throw interrupted(layer)
+  if (opts.signal?.aborted) throw interrupted(layer, opts.signal)
   const blob = new Hasher()
   const dec = decompressor(layer.compression)
   const diff = dec ? new Hasher() : blob
@@ -348,7 +362,7 @@ export async function streamLayer(
     })
     // Destroyed without an end (an abort): the consumer must not wait for more.
     raw.once('close', () => {
-      if (!raw.readableEnded) out.destroy(interrupted(layer))
+      if (!raw.readableEnded) out.destroy(interrupted(layer, opts.signal))
       resolve()
     })
   })
@@ -364,7 +378,7 @@ export async function streamLayer(
 
   const [up, decEnd, pump, app] = await Promise.allSettled([upstream, decDone, pumped, applied])
   opts.signal?.removeEventListener('abort', onAbort)
-  if (opts.signal?.aborted) throw interrupted(layer)
+  if (opts.signal?.aborted) throw interrupted(layer, opts.signal)
   const digest = blob.digest()
   // The most telling failure first: a blob that is not what the manifest says explains all the others.
   if (readAll && layer.size !== undefined && blob.size !== layer.size) {

@@ -7,6 +7,7 @@ import {compressor, layerMediaType, type Compression} from '../image/compression
 import type {LayerStore, Snapshotter} from '../snapshotter.js'
 import {start, type Child} from '../exec.js'
 import {enc} from '../fs/bytes.js'
+import {interruptible} from '../interrupt.js'
 import {BLOCK, entryHeader, TarRewriter, type TarEntry} from './tar.js'
 import {OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX} from './whiteout.js'
 import {xattrIndex, type XattrIndex} from './xattr.js'
@@ -28,7 +29,12 @@ export interface DiffResult {
  * snapshotter presents (withTree: overlayfs mounts them read-only for the
  * purpose) are compared.
  */
-export async function diffSnapshot(snap: Snapshotter & LayerStore, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+export function diffSnapshot(snap: Snapshotter & LayerStore, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+  // A signal kills tar and the compressor; the caller removes its partial output (src/core/interrupt.ts).
+  return interruptible(() => writeDiff(snap, key, parent, out, opts))
+}
+
+async function writeDiff(snap: Snapshotter & LayerStore, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
   const info = await snap.stat(key)
   const parentKey = parent ?? info.parent
   if (parentKey !== '' && parentKey !== key) await snap.stat(parentKey)
