@@ -7,6 +7,7 @@ import {InvalidArgumentError, UnavailableError} from '../../src/core/errors.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 import {blockdev, buildTar, canary, chardev, dir, fifo, file, gnuLong, hardlink, opaque, raw, streamOf, symlink, treeOf, whiteout} from '../helpers/tar.js'
 import {entryHeader, ustarHeader} from '../../src/core/layer/tar.js'
+import type {LayerFormat} from '../../src/core/snapshotter.js'
 
 const root = isRoot && isLinux
 let tmp: {dir: string; cleanup: () => void}
@@ -245,7 +246,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
 
   describe('hostile layers are refused or confined', () => {
     // Each case: the outside dir holds a canary that must not change, and nothing may appear next to it.
-    type Case = {name: string; specs: (out: string) => Buffer; refused: boolean; setup?: (target: string, lower: string, outside: string) => void; formats?: ('overlay' | 'native')[]}
+    type Case = {name: string; specs: (out: string) => Buffer; refused: boolean; setup?: (target: string, lower: string, outside: string) => void; formats?: LayerFormat[]}
     const cases: Case[] = [
       {name: '../ escape', specs: out => buildTar([file('../../../outside/canary', 'pwned')]), refused: true},
       {name: 'absolute name', specs: out => buildTar([file('/tmp/x', 'pwned')]), refused: true},
@@ -279,21 +280,21 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
         specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary')]),
         setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
         refused: false,
-        formats: ['native'],
+        formats: ['deletions'],
       },
       {
         name: 'opaque marker under a symlink already in the parent copy',
         specs: out => buildTar([opaque('etc')]),
         setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
         refused: false,
-        formats: ['native'],
+        formats: ['deletions'],
       },
       {
         name: 'symlink in a lower layer on the path of an entry',
         specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary'), opaque('etc')]),
         setup: (_t, lower, outside) => fs.symlinkSync(outside, path.join(lower, 'etc')),
         refused: false,
-        formats: ['overlay'],
+        formats: ['whiteouts'],
       },
     ]
     for (const format of ['whiteouts', 'deletions'] as const) {
