@@ -3,7 +3,8 @@ import path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {FailedPreconditionError, fsError, InvalidArgumentError, UnavailableError} from '../core/errors.js'
-import {COMPRESSIONS, diffSnapshot, type Compression, type DiffResult} from '../core/layer/diff.js'
+import {COMPRESSIONS, type Compression} from '../core/image/compression.js'
+import {diffSnapshot, type DiffResult} from '../core/layer/diff.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
   static override summary = 'Write the changes of KEY against PARENT as an OCI layer tar.'

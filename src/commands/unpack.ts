@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {createProgress, unpackJson} from '../cli/format/progress.js'
-import {makeTempDir} from '../core/drivers/layout.js'
 import {hostPlatform, parsePlatform} from '../core/image/platform.js'
 import {openImage} from '../core/image/source.js'
 import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
@@ -39,7 +38,7 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
     if (process.getuid?.() !== 0) throw new FailedPreconditionError('unpack needs root: image layers set file owners and device nodes; run it as root')
     const sn = this.snapshotter()
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
-    const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})
+    const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => sn.stagingDir()})
     const progress = createProgress({quiet: this.flags.quiet, json: this.jsonEnabled()})
     try {
       // Interrupted: the layers in flight stop and what this run made is taken back (src/core/interrupt.ts).

@@ -1,10 +1,11 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import {REMOVING_PREFIX, snapshotDir, snapshotsDir, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
+import type {Driver} from './drivers/driver.js'
+import {REMOVING_PREFIX, TEMP_PREFIX, tempDirPid} from './drivers/layout.js'
 import {isAtomicTemp} from './store/atomic-file.js'
 import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
-import {isInUse, readMountinfo, useOf, type MountinfoEntry} from './mount.js'
+import {readMountinfo, type MountinfoEntry} from './mount.js'
 import {extractChainId, LABEL_EXTRACT_OWNER, ownerAlive} from './owner.js'
 import {DEFAULT_NAMESPACE} from './namespaces.js'
 import {diskUsage} from './usage.js'
@@ -51,24 +52,30 @@ function bytesOf(p: string): number {
  * dead processes, mount records whose mount is gone, temp files of killed
  * writers, layer locks of killed unpacks, extract snapshots of killed
  * unpacks (planExtracts). Never another directory with a record, a mounted
- * one, or one a live process is still building.
+ * one, or one a live process is still building. The driver says where
+ * snapshot directories are (a numeric name is an orphan unless a record of
+ * that id, and of that directory's kind when it has one, owns it), and
+ * judges and deletes them.
  */
-export function planCleanup(root: string, db: Db): CleanupPlan {
+export async function planCleanup(driver: Driver, root: string, db: Db): Promise<CleanupPlan> {
   const plan: CleanupPlan = {items: [], skipped: []}
   const mountinfo = readMountinfo()
-  const ids = q.allIds(db)
-  const dir = snapshotsDir(root)
-  let names: string[] = []
-  try {
-    names = fs.readdirSync(dir).sort()
-  } catch {
-    // no snapshots/ yet
+  const kinds = q.kindsById(db)
+  const entries: {dir: string; name: string; owner: string | null}[] = []
+  for (const {dir, kind} of driver.kindDirs()) {
+    try {
+      for (const name of fs.readdirSync(dir)) entries.push({dir, name, owner: kind})
+    } catch {
+      // not made yet
+    }
   }
-  for (const name of names) {
+  entries.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : 1) : a.dir < b.dir ? -1 : 1))
+  for (const {dir, name, owner} of entries) {
     const full = path.join(dir, name)
     let kind: CleanupKind
     if (/^\d+$/.test(name)) {
-      if (ids.has(Number(name))) continue
+      const recKind = kinds.get(Number(name))
+      if (recKind !== undefined && (owner === null || owner === recKind)) continue
       kind = 'orphan'
     } else if (name.startsWith(TEMP_PREFIX)) {
       const pid = tempDirPid(name)
@@ -82,14 +89,14 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     } else {
       continue // not ours: never touch
     }
-    const use = useOf(full, mountinfo)
+    const use = await driver.useOf(full, mountinfo)
     if (use !== undefined) {
       plan.skipped.push({path: full, reason: use})
       continue
     }
     plan.items.push({kind, path: full, bytes: bytesOf(full)})
   }
-  const extracts = planExtracts(root, db, mountinfo)
+  const extracts = await planExtracts(driver, db, mountinfo)
   plan.items.push(...extracts.items)
   plan.skipped.push(...extracts.skipped)
   const live = new Set(mountinfo.map(e => e.mountPoint))
@@ -107,7 +114,7 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
     }
   }
   // Layer locks of unpack (`locks/<chainID>.lock`): a live holder refreshes its mtime, so one older than the stale time is a killed process's.
-  const locks = path.join(root, 'locks')
+  const locks = driver.lockDir()
   let lockNames: string[] = []
   try {
     lockNames = fs.readdirSync(locks)
@@ -134,13 +141,13 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
  * a user): that is the user's to remove. With `chainIds`, only those layers';
  * with `namespace`, only that namespace's (cleanup looks in every namespace).
  */
-export function planExtracts(root: string, db: Db, mountinfo: readonly MountinfoEntry[] = readMountinfo(), chainIds?: ReadonlySet<string>, namespace?: string): CleanupPlan {
+export async function planExtracts(driver: Driver, db: Db, mountinfo: readonly MountinfoEntry[] = readMountinfo(), chainIds?: ReadonlySet<string>, namespace?: string): Promise<CleanupPlan> {
   const plan: CleanupPlan = {items: [], skipped: []}
   const live = new Set(mountinfo.map(e => e.mountPoint))
   for (const rec of q.allRecords(db, namespace)) {
     const chainId = extractChainId(rec.key)
     if (rec.kind !== 'Active' || chainId === undefined || (chainIds && !chainIds.has(chainId))) continue
-    const dir = snapshotDir(root, rec.id)
+    const dir = driver.dirOf(rec)
     const what = `extract snapshot "${rec.key}"`
     const owner = q.getLabels(db, rec.id)[LABEL_EXTRACT_OWNER]
     const alive = owner === undefined ? undefined : ownerAlive(owner)
@@ -148,7 +155,7 @@ export function planExtracts(root: string, db: Db, mountinfo: readonly Mountinfo
       plan.skipped.push({path: dir, reason: `${what} records no owner (${LABEL_EXTRACT_OWNER}); if no unpack is running, remove it with: ctrsnap ${rec.namespace === DEFAULT_NAMESPACE ? '' : `-n ${rec.namespace} `}rm '${rec.key}'`})
     } else if (alive) {
       plan.skipped.push({path: dir, reason: `${what} in flight (process ${owner.split(':')[0]})`})
-    } else if (isInUse(dir, mountinfo) || q.mountsOfSnapshots(db, [rec.id]).some(m => live.has(m.target))) {
+    } else if ((await driver.useOf(dir, mountinfo)) !== undefined || q.mountsOfSnapshots(db, [rec.id]).some(m => live.has(m.target))) {
       plan.skipped.push({path: dir, reason: `${what} mounted`})
     } else {
       plan.items.push({kind: 'extract', path: dir, bytes: bytesOf(dir), snapshot: {key: rec.key, id: rec.id}})

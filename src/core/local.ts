@@ -1,7 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
-import type {Driver} from './drivers/driver.js'
-import {makeTempDir, REMOVING_PREFIX, snapshotDir, snapshotsDir} from './drivers/layout.js'
+import type {Driver, SnapshotRef} from './drivers/driver.js'
+import {snapshotsDir} from './drivers/layout.js'
 import {makeDirs} from './dirs.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
 import {validateKey, validateLabel, validateLabels} from './labels.js'
@@ -10,11 +10,10 @@ import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {rfc3339Nano} from './time.js'
-import {SNAPSHOTTERS, type CreateOptions, type Info, type Kind, type Mount, type Snapshotter, type Usage} from './snapshotter.js'
-import {diskUsage} from './usage.js'
+import {SNAPSHOTTERS, type CommitOptions, type CreateOptions, type Info, type Kind, type LayerStore, type Mount, type Mounter, type Snapshotter, type Usage} from './snapshotter.js'
 import {planCleanup, planExtracts, type CleanupPlan} from './cleanup.js'
 import {checkMountable, isWithin, liveMountPoints, mountAll, mountsInside, readMountinfo, resolveExisting, unmount} from './mount.js'
-import {MountInTheWayError, removeTree} from './fs/remove.js'
+import {MountInTheWayError} from './fs/remove.js'
 import {checkInterrupt} from './interrupt.js'
 
 function mustGet(db: Db, ns: string, key: string): q.SnapshotRecord {
@@ -27,17 +26,27 @@ const article = (kind: Kind): string => (kind === 'Active' ? 'an active snapshot
 
 /**
  * The one snapshotter: metadata in a per-root sql.js store, disk layout by a
- * driver (overlay or native). Crash order as containerd's: a new snapshot's
+ * driver (src/core/drivers/). Crash order as containerd's: a new snapshot's
  * directory is built under a temp name and renamed into place before its
  * record is persisted; a removed snapshot's record goes before its directory.
  * A kill at any point leaves at worst a directory no record points to.
+ * Store and driver stay private: callers go through the three interfaces.
  */
-export class LocalSnapshotter implements Snapshotter {
-  readonly store: Metastore
+export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
+  private readonly store: Metastore
 
   /** Every key is looked up in `namespace`; ids, directories and mounts are the store's, shared by all. */
-  constructor(readonly driver: Driver, readonly root: string, readonly namespace: string = DEFAULT_NAMESPACE) {
+  constructor(private readonly driver: Driver, readonly root: string, readonly namespace: string = DEFAULT_NAMESPACE) {
     this.store = new Metastore(root)
+  }
+
+  get layerFormat() {
+    return this.driver.layerFormat
+  }
+
+  /** The driver's view of a record. */
+  private ref(db: Db, rec: q.SnapshotRecord): SnapshotRef {
+    return {id: rec.id, kind: rec.kind, parentIds: q.parentIds(db, rec)}
   }
 
   get name() {
@@ -60,19 +69,20 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   async usage(key: string): Promise<Usage> {
-    return this.usageOf(mustGet(await this.store.read(), this.namespace, key))
+    const db = await this.store.read()
+    return this.usageOf(db, mustGet(db, this.namespace, key))
   }
 
   /** Usage of many snapshots (default: all, in key order) from one read of the store. */
   async usages(keys?: readonly string[]): Promise<[string, Usage][]> {
     const db = await this.store.read()
     const recs = keys === undefined ? q.allRecords(db, this.namespace) : keys.map(k => mustGet(db, this.namespace, k))
-    return recs.map(rec => [rec.key, this.usageOf(rec)])
+    return recs.map(rec => [rec.key, this.usageOf(db, rec)])
   }
 
-  private usageOf(rec: q.SnapshotRecord): Usage {
+  private usageOf(db: Db, rec: q.SnapshotRecord): Usage {
     // Committed layers are measured once, at commit; a view owns nothing.
-    if (rec.kind === 'Active') return diskUsage(this.driver.layerPath(rec.id))
+    if (rec.kind === 'Active') return this.driver.usage(this.ref(db, rec))
     return {size: rec.size, inodes: rec.inodes}
   }
 
@@ -82,7 +92,7 @@ export class LocalSnapshotter implements Snapshotter {
     if (rec.kind === 'Committed') {
       throw new FailedPreconditionError(`snapshot "${key}" is committed: only active snapshots and views have mounts`)
     }
-    return this.driver.mounts({id: rec.id, kind: rec.kind, parentIds: q.parentIds(db, rec)})
+    return this.driver.mounts(this.ref(db, rec))
   }
 
   prepare(key: string, parent: string, opts: CreateOptions = {}): Promise<Mount[]> {
@@ -123,9 +133,8 @@ export class LocalSnapshotter implements Snapshotter {
         if (p.kind !== 'Committed') throw new InvalidArgumentError(`parent "${parent}" is ${article(p.kind)}, not a committed snapshot`)
         parentId = p.id
       }
-      const id = q.insertSnapshot(db, this.namespace, key, kind, parentId, rfc3339Nano(), labels)
-      const rec = mustGet(db, this.namespace, key)
-      const ref = {id, kind, parentIds: q.parentIds(db, rec)}
+      q.insertSnapshot(db, this.namespace, key, kind, parentId, rfc3339Nano(), labels)
+      const ref = this.ref(db, mustGet(db, this.namespace, key))
       if (this.driver.needsDir(ref)) {
         const dir = await this.materialise(ref, tx)
         try {
@@ -133,7 +142,7 @@ export class LocalSnapshotter implements Snapshotter {
           checkInterrupt()
           tx.commit()
         } catch (err) {
-          removeTree(dir)
+          await this.driver.removeDir(dir)
           throw err
         }
       }
@@ -142,46 +151,68 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   /** Build the snapshot's directory under a temp name, then rename it into place. */
-  private async materialise(ref: {id: number; kind: Kind; parentIds: number[]}, tx: WriteTx): Promise<string> {
-    const tmp = makeTempDir(this.root)
-    const dir = snapshotDir(this.root, ref.id)
+  private async materialise(ref: SnapshotRef, tx: WriteTx): Promise<string> {
+    const tmp = this.driver.tempPath(ref.kind)
+    const dir = this.driver.dirOf(ref)
     try {
-      await this.driver.populate(tmp, ref)
+      await this.driver.build(tmp, ref)
       // Nothing has this id: a directory by that name is an orphan of a writer killed before it persisted,
       // unless this process stalled and lost the lock to a writer that has since recorded the id. Check first.
       if (fs.existsSync(dir)) {
         tx.assertHeld()
-        removeTree(dir)
+        await this.driver.removeDir(dir)
       }
       fs.renameSync(tmp, dir)
     } catch (err) {
-      removeTree(tmp)
+      await this.driver.removeDir(tmp)
       throw err
     }
     return dir
   }
 
-  async commit(name: string, key: string, opts: CreateOptions = {}): Promise<void> {
+  /**
+   * Commit the active snapshot `key` as `name`. With `expectParent`, refused
+   * unless `key` sits on that parent (unpack's check that a layer goes on the
+   * layer below it). The driver makes the committed directory before the
+   * record says Committed; an active directory it leaves behind is deleted
+   * after (killed in between, cleanup deletes it).
+   */
+  async commit(name: string, key: string, opts: CommitOptions = {}): Promise<void> {
     validateKey(name, 'name')
     const labels = opts.labels ?? {}
     validateLabels(labels)
     // Measure before taking the lock: a synchronous walk of a big layer would
     // starve the lock's refresh timer and let another writer take it over.
-    const pre = mustGet(await this.store.read(), this.namespace, key)
-    const u = pre.kind === 'Active' ? diskUsage(this.driver.layerPath(pre.id)) : undefined
-    await this.store.write(async tx => {
+    const db0 = await this.store.read()
+    const pre = mustGet(db0, this.namespace, key)
+    const u = pre.kind === 'Active' ? this.driver.usage(this.ref(db0, pre)) : undefined
+    const moved = await this.store.write(async tx => {
       const db = tx.db
       const rec = mustGet(db, this.namespace, key)
       if (q.getRecord(db, this.namespace, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
       if (rec.kind !== 'Active') {
         throw new FailedPreconditionError(`snapshot "${key}" is ${article(rec.kind)}, not active: only active snapshots can be committed`)
       }
+      if (opts.expectParent !== undefined && rec.parent !== opts.expectParent) {
+        throw new FailedPreconditionError(`snapshot "${key}" has parent "${rec.parent}", not "${opts.expectParent}"`)
+      }
       // A committed layer must not change: not while a mount of ours can still write to it.
       this.assertNotMounted(db, [rec.id], 'commit')
       // Removed and prepared again between the measurement and the lock: measure the new one.
-      const usage = u !== undefined && rec.id === pre.id ? u : diskUsage(this.driver.layerPath(rec.id))
+      const usage = u !== undefined && rec.id === pre.id ? u : this.driver.usage(this.ref(db, rec))
+      const active = this.driver.dirOf({id: rec.id, kind: 'Active'})
+      const committed = this.driver.dirOf({id: rec.id, kind: 'Committed'})
+      await this.driver.commitDir(rec.id)
       q.commitRecord(db, rec.id, name, rfc3339Nano(), usage.size, usage.inodes, labels)
+      try {
+        tx.commit()
+      } catch (err) {
+        if (committed !== active) await this.driver.removeDir(committed)
+        throw err
+      }
+      return committed !== active ? active : undefined
     })
+    if (moved !== undefined) await this.driver.removeDir(moved)
   }
 
   /**
@@ -193,14 +224,14 @@ export class LocalSnapshotter implements Snapshotter {
     let removed: string[] = []
     const doomed = await this.store.write(async tx => {
       const rec = mustGet(tx.db, this.namespace, key)
-      const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key}]
+      const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key, kind: rec.kind}]
       if (!opts.recursive) this.assertNoChildren(tx.db, key, rec.id)
       this.assertNotMounted(tx.db, subtree.map(s => s.id), 'remove')
       this.assertNothingMountedInside(subtree)
       removed = subtree.map(s => s.key)
-      return this.removeLocked(tx, subtree.map(s => s.id))
+      return this.removeLocked(tx, subtree)
     })
-    this.deleteDirs(doomed)
+    await this.deleteDirs(doomed)
     return removed
   }
 
@@ -231,10 +262,10 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   /** Refuse, before any record goes, to remove a snapshot whose directory has something mounted inside it (any mount, ours or not). */
-  private assertNothingMountedInside(snaps: readonly {id: number; key: string}[]): void {
+  private assertNothingMountedInside(snaps: readonly {id: number; key: string; kind: Kind}[]): void {
     const entries = readMountinfo()
     for (const s of snaps) {
-      const mp = mountsInside(snapshotDir(this.root, s.id), entries)[0]
+      const mp = mountsInside(this.driver.dirOf(s), entries)[0]
       if (mp !== undefined) throw new FailedPreconditionError(`cannot remove snapshot "${s.key}": ${mp} is mounted inside its directory (run: umount ${mp})`)
     }
   }
@@ -245,11 +276,11 @@ export class LocalSnapshotter implements Snapshotter {
    * removeTree stops at it: the directory stays, an orphan for cleanup, which
    * leaves it alone for as long as the mount lives.
    */
-  private deleteDirs(doomed: readonly string[]): void {
+  private async deleteDirs(doomed: readonly string[]): Promise<void> {
     let failed: unknown
     for (const dir of doomed) {
       try {
-        removeTree(dir)
+        await this.driver.removeDir(dir)
       } catch (err) {
         failed ??= err
       }
@@ -275,15 +306,15 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   /** Delete the records (children first), persist, then move the directories aside; returns them for deletion. */
-  private removeLocked(tx: WriteTx, ids: readonly number[]): string[] {
-    for (const id of ids) q.deleteSnapshot(tx.db, id)
+  private removeLocked(tx: WriteTx, snaps: readonly {id: number; kind: Kind}[]): string[] {
+    for (const s of snaps) q.deleteSnapshot(tx.db, s.id)
     tx.commit()
     const doomed: string[] = []
-    for (const id of ids) {
+    for (const s of snaps) {
       // Renamed under the lock so cleanup sees it as in flight, not as an orphan to race over.
-      const gone = path.join(snapshotsDir(this.root), `${REMOVING_PREFIX}${id}`)
+      const gone = this.driver.removingPath(s)
       try {
-        fs.renameSync(snapshotDir(this.root, id), gone)
+        fs.renameSync(this.driver.dirOf(s), gone)
         doomed.push(gone)
       } catch {
         // no directory (a native view), or already gone
@@ -333,15 +364,15 @@ export class LocalSnapshotter implements Snapshotter {
         // Every refusal before the unmount, so a refused --rm leaves the mount as it was.
         this.assertNoChildren(tx.db, rec.key, rec.snapshotId)
         this.assertNotMounted(tx.db, [rec.snapshotId], 'remove', real)
-        this.assertNothingMountedInside([{id: rec.snapshotId, key: rec.key}])
+        this.assertNothingMountedInside([{id: rec.snapshotId, key: rec.key, kind: mustGet(tx.db, this.namespace, rec.key).kind}])
       }
       const wasMounted = liveMountPoints().has(real)
       if (wasMounted) await unmount(real)
       q.deleteMount(tx.db, real)
-      if (opts.remove) doomed.push(...this.removeLocked(tx, [rec.snapshotId]))
+      if (opts.remove) doomed.push(...this.removeLocked(tx, [{id: rec.snapshotId, kind: mustGet(tx.db, this.namespace, rec.key).kind}]))
       return {target: real, key: rec.key, wasMounted, removed: opts.remove === true}
     })
-    this.deleteDirs(doomed)
+    await this.deleteDirs(doomed)
     return result
   }
 
@@ -350,13 +381,13 @@ export class LocalSnapshotter implements Snapshotter {
    * reads; a real run holds the lock, so nothing it judges can change under it.
    */
   async cleanup(opts: {dryRun?: boolean} = {}): Promise<CleanupPlan> {
-    if (opts.dryRun || !fs.existsSync(this.root)) return planCleanup(this.root, await this.store.read())
+    if (opts.dryRun || !fs.existsSync(this.root)) return planCleanup(this.driver, this.root, await this.store.read())
     return this.store.write(async tx => {
-      const plan = planCleanup(this.root, tx.db)
+      const plan = await planCleanup(this.driver, this.root, tx.db)
       for (const item of plan.items) if (item.kind === 'stale-mount') q.deleteMount(tx.db, item.path)
       checkInterrupt()
       // Extract snapshots as any removal: records persisted first (removeLocked commits), then their directories (moved to rm-*).
-      const doomed = this.removeLocked(tx, plan.items.flatMap(i => (i.snapshot ? [i.snapshot.id] : [])))
+      const doomed = this.removeLocked(tx, plan.items.flatMap(i => (i.snapshot ? [{id: i.snapshot.id, kind: 'Active' as const}] : [])))
       const paths = [...plan.items.filter(i => i.kind !== 'stale-mount' && !i.snapshot).map(i => i.path), ...doomed]
       const left = new Set<string>()
       const skipped = [...plan.skipped]
@@ -365,7 +396,7 @@ export class LocalSnapshotter implements Snapshotter {
         await new Promise(resolve => setImmediate(resolve))
         checkInterrupt()
         try {
-          removeTree(p)
+          await this.driver.removeDir(p)
         } catch (err) {
           // Mounted inside since the plan was made: left alone, as the plan leaves a mounted directory.
           if (!(err instanceof MountInTheWayError)) throw err
@@ -385,14 +416,15 @@ export class LocalSnapshotter implements Snapshotter {
   async reclaimExtracts(chainIds: readonly string[]): Promise<string[]> {
     const only = new Set(chainIds)
     // Most unpacks find none: look before taking the lock.
-    if (planExtracts(this.root, await this.store.read(), undefined, only, this.namespace).items.length === 0) return []
+    if ((await planExtracts(this.driver, await this.store.read(), undefined, only, this.namespace)).items.length === 0) return []
     let keys: string[] = []
-    const doomed = await this.store.write(tx => {
-      const {items} = planExtracts(this.root, tx.db, undefined, only, this.namespace)
+    const doomed = await this.store.write(async tx => {
+      const {items} = await planExtracts(this.driver, tx.db, undefined, only, this.namespace)
       keys = items.map(i => i.snapshot!.key)
-      return this.removeLocked(tx, items.map(i => i.snapshot!.id))
+      // Extract snapshots are active ones (planExtracts takes no other).
+      return this.removeLocked(tx, items.map(i => ({id: i.snapshot!.id, kind: 'Active' as const})))
     })
-    this.deleteDirs(doomed)
+    await this.deleteDirs(doomed)
     return keys
   }
 
@@ -404,16 +436,46 @@ export class LocalSnapshotter implements Snapshotter {
 
   /**
    * Where a snapshot's layers are on disk, for code that reads or writes them
-   * directly (unpack, diff): its own directory (null for a native view, which
-   * has none) and its parents' layer directories, nearest first. On overlay
-   * these are `fs` (upper) directories; on native, full trees.
+   * directly (the layer applier): its own layer directory (null for a native
+   * view, which has none) and its parents', nearest first. On overlay these
+   * are `fs` (upper) directories; on native and btrfs, full trees.
    */
   async layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}> {
     const db = await this.store.read()
-    const rec = mustGet(db, this.namespace, key)
-    const parents = q.parentIds(db, rec)
-    const own = this.driver.needsDir({kind: rec.kind, parentIds: parents}) ? this.driver.layerPath(rec.id) : null
-    return {kind: rec.kind, own, parents: parents.map(id => this.driver.layerPath(id))}
+    const ref = this.ref(db, mustGet(db, this.namespace, key))
+    const own = this.driver.needsDir(ref) ? this.driver.layerDir(ref) : null
+    return {kind: ref.kind, own, parents: ref.parentIds.map(id => this.driver.layerDir({id, kind: 'Committed'}))}
+  }
+
+  stagingDir(): string {
+    return this.driver.stagingDir()
+  }
+
+  lockPath(name: string): string {
+    const dir = this.driver.lockDir()
+    makeDirs(dir)
+    return path.join(dir, name)
+  }
+
+  async changeSet(key: string): Promise<string | undefined> {
+    const db = await this.store.read()
+    return this.driver.changeSet(this.ref(db, mustGet(db, this.namespace, key)))
+  }
+
+  async withTree<T>(key: string, fn: (dir: string | null) => Promise<T>): Promise<T> {
+    const db = await this.store.read()
+    const tree = await this.driver.tree(this.ref(db, mustGet(db, this.namespace, key)), key)
+    try {
+      return await fn(tree.dir)
+    } finally {
+      await tree.release()
+    }
+  }
+
+  /** For tests and tools that judge the disk: the directory of a snapshot's own layer, by key. */
+  async ownLayerDir(key: string): Promise<string> {
+    const db = await this.store.read()
+    return this.driver.layerDir(mustGet(db, this.namespace, key))
   }
 
   async updateLabels(key: string, changes: Record<string, string | null>): Promise<Info> {

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import type {Driver} from './drivers/driver.js'
 import {NativeDriver} from './drivers/native.js'
 import {OverlayDriver} from './drivers/overlay.js'
 import {InvalidArgumentError} from './errors.js'
@@ -15,6 +16,12 @@ export interface OpenOptions {
   namespace?: string
 }
 
+/** The one table from snapshotter name to driver: `dir` is `<root>/<name>`, `root` the user's --root (for messages). */
+const DRIVERS: Record<SnapshotterName, (dir: string, root: string) => Driver> = {
+  overlayfs: dir => new OverlayDriver(dir),
+  native: dir => new NativeDriver(dir),
+}
+
 /** The snapshotter for `<root>/<snapshotter>/`, seeing the snapshots of one namespace. Creates nothing: the first write does. */
 export function openSnapshotter(opts: OpenOptions): LocalSnapshotter {
   const name = opts.snapshotter as SnapshotterName
@@ -25,5 +32,8 @@ export function openSnapshotter(opts: OpenOptions): LocalSnapshotter {
   const namespace = opts.namespace ?? DEFAULT_NAMESPACE
   validateNamespace(namespace)
   const dir = path.join(path.resolve(opts.root), name)
-  return new LocalSnapshotter(name === 'overlayfs' ? new OverlayDriver(dir) : new NativeDriver(dir), dir, namespace)
+  const driver = DRIVERS[name](dir, opts.root)
+  // Before any command reads or writes, as containerd does not load a snapshotter whose root cannot hold it.
+  driver.checkRoot()
+  return new LocalSnapshotter(driver, dir, namespace)
 }

@@ -8,7 +8,17 @@
  *
  * Only committed snapshots can be parents. Commit turns an active snapshot's
  * key into a committed name and keeps its parent. A snapshot with children
- * cannot be removed. Mounts are data; nothing here mounts anything.
+ * cannot be removed.
+ *
+ * Three interfaces, by what a caller may do:
+ * - Snapshotter: containerd's contract. Mounts are data: nothing in it mounts
+ *   anything (CreateOptions.mountAt is the Mounter's, see there).
+ * - Mounter: performs mounts and records them (ctrsnap's own `--mount`,
+ *   `prepare --target`, `unmount`).
+ * - LayerStore: what the image and layer code (unpack, diff) needs beyond the
+ *   contract: where a layer is written and how, a snapshot's full tree, and
+ *   where staging and lock files go. It never exposes the metadata store or
+ *   the driver, so that code stays the same for every snapshotter.
  */
 
 export type Kind = 'View' | 'Active' | 'Committed'
@@ -38,14 +48,29 @@ export interface Mount {
   options: string[]
 }
 
-export type SnapshotterName = 'overlayfs' | 'native'
-export const SNAPSHOTTERS: readonly SnapshotterName[] = ['overlayfs', 'native']
+/** The snapshotters, as users name them (--snapshotter, completion, docs); src/core/open.ts maps each to its driver. */
+export const SNAPSHOTTERS = ['overlayfs', 'native'] as const
+export type SnapshotterName = (typeof SNAPSHOTTERS)[number]
 
 export interface CreateOptions {
   labels?: Labels
-  /** Perform the mount at this directory (created if missing); if it fails, the snapshot is removed again. */
+  /** Mounter only: perform the mount at this directory (created if missing); if it fails, the snapshot is removed again. */
   mountAt?: string
 }
+
+export interface CommitOptions {
+  labels?: Labels
+  /** Refuse (failed-precondition) unless the active snapshot's parent is this one: unpack commits a layer only on the layer below it. */
+  expectParent?: string
+}
+
+/**
+ * How a layer is written into a snapshot's own directory (src/core/layer/apply.ts):
+ * `whiteouts` into an empty upper dir, deletions as overlayfs whiteout devices and
+ * opaque xattrs (overlayfs); `deletions` into a full copy of the parent, deletions
+ * applied (native, btrfs).
+ */
+export type LayerFormat = 'whiteouts' | 'deletions'
 
 export interface Snapshotter {
   readonly name: SnapshotterName
@@ -60,15 +85,35 @@ export interface Snapshotter {
   mounts(key: string): Promise<Mount[]>
   prepare(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>
   view(key: string, parent: string, opts?: CreateOptions): Promise<Mount[]>
-  commit(name: string, key: string, opts?: CreateOptions): Promise<void>
+  commit(name: string, key: string, opts?: CommitOptions): Promise<void>
   /** Returns the keys removed: `key`, and with `recursive` its descendants (children first). */
   remove(key: string, opts?: {recursive?: boolean}): Promise<string[]>
   /** Every snapshot in bytewise key order. */
   walk(): Promise<Info[]>
+}
+
+/** The part that mounts: performs a snapshot's mounts and keeps a record of them. */
+export interface Mounter {
   /** Perform `key`'s mounts at `target` (created if missing) and record them. */
   mount(key: string, target: string): Promise<Mount[]>
   /** Undo a recorded mount; with `remove`, also remove its snapshot. */
   unmount(target: string, opts?: {remove?: boolean}): Promise<{target: string; key: string; wasMounted: boolean; removed: boolean}>
-  /** Directories of a snapshot's own layer (null when it has none) and of its parents, nearest first. */
+}
+
+/** What unpack and diff need beyond the contract (see the header). */
+export interface LayerStore {
+  /** How layers are written into this snapshotter's directories. */
+  readonly layerFormat: LayerFormat
+  /** Directories of a snapshot's own layer (null when it has none) and of its parents' layers, nearest first: what the layer applier writes to and reads. */
   layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}>
+  /** A new empty directory, on the snapshots' file system, to stage a layer in; the caller removes it (it is `new-<pid>-*`: cleanup reclaims it once the process is gone). */
+  stagingDir(): string
+  /** The path of the lock file for `name` (a layer's chainID hex), its directory created. */
+  lockPath(name: string): string
+  /** The directory that, by itself, is `key`'s change set against its own parent (overlayfs' upper), if the snapshotter has one. */
+  changeSet(key: string): Promise<string | undefined>
+  /** Remove the extract snapshots of these layers (chainIDs) that a killed unpack left, as cleanup would; returns their keys. */
+  reclaimExtracts(chainIds: readonly string[]): Promise<string[]>
+  /** Run `fn` over the full tree `key` presents, read-only for the duration (null: a snapshot with no tree, which is empty). */
+  withTree<T>(key: string, fn: (dir: string | null) => Promise<T>): Promise<T>
 }

@@ -49,7 +49,7 @@ for (const snapshotter of ['overlayfs', 'native']) {
       const infos = await s.walk()
       expect(Object.fromEntries(infos.map(i => [i.name, i.labels]))).toEqual(expected)
       // Every record has its directory and nothing else is left on disk.
-      const db = await s.store.read()
+      const db = await new Metastore(s.root).read()
       const ids = db.values('SELECT id FROM snapshots ORDER BY id').map(r => String(r[0]))
       expect(fs.readdirSync(path.join(s.root, 'snapshots')).sort()).toEqual([...ids].sort())
       expect(fs.readdirSync(s.root).sort()).toEqual(['metadata.db', 'snapshots'])

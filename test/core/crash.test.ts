@@ -11,6 +11,7 @@ import {tempRoot} from '../helpers/root.js'
 vi.hoisted(() => { process.env.CTRSNAP_LOCK_STALE_MS = '3000' })
 
 import {openSnapshotter} from '../../src/core/open.js'
+import {Metastore} from '../../src/core/store/metastore.js'
 import {LOCK_STALE_MS} from '../../src/core/store/lock.js'
 type Snapshotter = ReturnType<typeof openSnapshotter>
 
@@ -62,7 +63,7 @@ function leftovers(s: Snapshotter, ids: Set<number>): string[] {
  * records. Returns the ids with a record.
  */
 async function assertConsistent(s: Snapshotter): Promise<Set<number>> {
-  const db = await s.store.read()
+  const db = await new Metastore(s.root).read()
   expect(db.values('PRAGMA integrity_check')).toEqual([['ok']])
   expect(db.values('PRAGMA foreign_key_check')).toEqual([])
   const rows = db.values('SELECT s.id, s.kind, p.kind FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id')

@@ -10,7 +10,6 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {type ErrorKind, SnapshotError} from '../../src/core/errors.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
-import {getRecord} from '../../src/core/store/snapshots.js'
 import type {Info, Labels, Mount, SnapshotterName, Usage} from '../../src/core/snapshotter.js'
 import {
   type Applier,
@@ -121,13 +120,11 @@ async function du(dir: string): Promise<Usage> {
 }
 
 /**
- * Where the driver keeps `key`'s own layer, from its record's id: inspecting
- * the disk directly must not depend on layerPaths, which has its own test.
+ * Where the driver keeps `key`'s own layer (ownLayerDir): inspecting the disk
+ * directly must not depend on layerPaths, which has its own test.
  */
 async function layerDir(w: World, key: string): Promise<string> {
-  const rec = getRecord(await w.s.store.read(), key)
-  if (!rec) throw new Error(`no record for ${key}`)
-  return w.s.driver.layerPath(rec.id)
+  return w.s.ownLayerDir(key)
 }
 
 /** containerd's snapshotterPrepareMount: prepare `key` on `parent` and mount it at work/<key's basename>. */

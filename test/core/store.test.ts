@@ -400,7 +400,7 @@ describe('the lock', () => {
     }
     expect(kept.length).toBeGreaterThanOrEqual(2)
     expect((await s.walk()).map(i => i.name).sort()).toEqual(kept.sort())
-    const db = await s.store.read()
+    const db = await new Metastore(s.root).read()
     expect(db.values('PRAGMA integrity_check')).toEqual([['ok']])
     const ids = db.values('SELECT id FROM snapshots').map(r => String(r[0]))
     // A failed writer leaves at most an orphan directory, never a record without one.

@@ -9,12 +9,12 @@ import path from 'node:path'
 const die = () => process.kill(process.pid, 'SIGKILL')
 const isDbTemp = p => path.basename(String(p)).startsWith('.metadata.db.tmp-')
 const isSnapDir = p => /\/snapshots\/\d+$/.test(String(p))
-const real = {mkdtempSync: fs.mkdtempSync, renameSync: fs.renameSync, openSync: fs.openSync, writeSync: fs.writeSync}
+const real = {mkdirSync: fs.mkdirSync, renameSync: fs.renameSync, openSync: fs.openSync, writeSync: fs.writeSync}
 
 // In the order a write goes through them.
 const steps = {
-  // prepare: an empty temp dir exists
-  'temp-created': () => { fs.mkdtempSync = (...a) => { real.mkdtempSync(...a); die() } },
+  // prepare: an empty temp dir (the driver's build at its tempPath) exists
+  'temp-created': () => { fs.mkdirSync = (p, ...a) => { const r = real.mkdirSync(p, ...a); if (path.basename(String(p)).startsWith('new-')) die(); return r } },
   // prepare: populated temp dir, not yet in place
   'before-dir-rename': () => { fs.renameSync = (from, to) => { if (isSnapDir(to)) die(); real.renameSync(from, to) } },
   // prepare: the directory is in place, its record not yet persisted

@@ -2,11 +2,12 @@ import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
-import {applyLayer} from '../../src/core/layer/apply.js'
+import {applyLayer, stageLayer} from '../../src/core/layer/apply.js'
 import {InvalidArgumentError, UnavailableError} from '../../src/core/errors.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 import {blockdev, buildTar, canary, chardev, dir, fifo, file, gnuLong, hardlink, opaque, raw, streamOf, symlink, treeOf, whiteout} from '../helpers/tar.js'
 import {entryHeader, ustarHeader} from '../../src/core/layer/tar.js'
+import type {LayerFormat} from '../../src/core/snapshotter.js'
 
 const root = isRoot && isLinux
 let tmp: {dir: string; cleanup: () => void}
@@ -41,7 +42,7 @@ const everything = () => [
 ]
 
 describe.skipIf(!root)('applyLayer (needs root)', () => {
-  for (const format of ['overlay', 'native'] as const) {
+  for (const format of ['whiteouts', 'deletions'] as const) {
     it(`${format}: every entry type with owners, modes, mtimes, xattrs, links`, async () => {
       const target = mk('snap', 'fs')
       await applyLayer(streamOf(buildTar(everything()), 1000), {format, target, parents: []})
@@ -75,7 +76,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
         fs.chmodSync(target, 0o711)
         execFileSync('touch', ['-d', '2001-02-03 04:05:06.123456789', target])
         const tar = buildTar([dir('.', {mode: 0o700, uid: 9, mtime: 1}), file('a/f', 'abc'), dir('d', {mtime: 30}), file('d/g', 'x'.repeat(700))], {end})
-        await applyLayer(streamOf(tar, chunk), {format: 'overlay', target, parents: []})
+        await applyLayer(streamOf(tar, chunk), {format: 'whiteouts', target, parents: []})
         const t = treeOf(target)
         expect(t['.']).toMatchObject({mode: 0o711, uid: 0, mtimeNs: '981173106123456789'})
         expect(t['a/f']).toMatchObject({size: 3})
@@ -85,7 +86,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     }
   }
 
-  for (const format of ['overlay', 'native'] as const) {
+  for (const format of ['whiteouts', 'deletions'] as const) {
     it(`${format}: names in any bytes and lengths, a root entry, dirs listed after their content, file caps on a non-root file`, async () => {
       const target = mk('snap', 'fs')
       fs.chmodSync(target, 0o755)
@@ -133,7 +134,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
       whiteout('', 'replaced'),
       file('replaced', 'r'),
     ])
-    await applyLayer(streamOf(tar), {format: 'overlay', target: upper, parents: [lower]})
+    await applyLayer(streamOf(tar), {format: 'whiteouts', target: upper, parents: [lower]})
     const t = treeOf(upper)
     expect(t['d/keep']).toMatchObject({type: 'char', rdev: 0, uid: 7, gid: 8})
     expect(t['gone']).toMatchObject({type: 'char', rdev: 0})
@@ -157,10 +158,48 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     fs.chmodSync(path.join(l1, 'opt'), 0o700)
     fs.utimesSync(path.join(l1, 'opt'), 777, 777)
     const upper = mk('3', 'fs')
-    await applyLayer(streamOf(buildTar([file('opt/app/bin', 'b'), whiteout('opt/app', 'old')])), {format: 'overlay', target: upper, parents: [l1, l2]})
+    await applyLayer(streamOf(buildTar([file('opt/app/bin', 'b'), whiteout('opt/app', 'old')])), {format: 'whiteouts', target: upper, parents: [l1, l2]})
     const t = treeOf(upper)
     expect(t['opt']).toMatchObject({mode: 0o700, mtimeNs: '777000000000'})
     expect(t['opt/app']).toMatchObject({mode: 0o711, uid: 5, gid: 6, mtimeNs: '12345000000000', xattrs: `user.copied=${hex('yes')}`})
+  })
+
+  it('deletions: staging on another file system than the target (btrfs subvolumes are) merges as on one: hard links kept, deletions applied, root metadata kept, nothing left behind', async () => {
+    const parentTree = (t: string): void => {
+      fs.mkdirSync(path.join(t, 'gone/deep'), {recursive: true})
+      fs.writeFileSync(path.join(t, 'gone/deep/f'), 'x')
+      fs.mkdirSync(path.join(t, 'keep'))
+      fs.writeFileSync(path.join(t, 'keep/old'), 'o')
+      fs.utimesSync(path.join(t, 'keep/old'), 4444, 4444)
+      fs.chmodSync(t, 0o751)
+      fs.utimesSync(t, 5555, 5555)
+    }
+    const layer = () => buildTar([whiteout('', 'gone'), dir('keep', {mtime: 6000}), file('keep/new', 'n', {mtime: 7000}), file('a/f', 'data'), hardlink('b/g', 'a/f'), symlink('keep/s', '../a/f')])
+    const same = mk('same')
+    parentTree(same)
+    await applyLayer(streamOf(layer()), {format: 'deletions', target: same, parents: []})
+    // The staging dir on a tmpfs of its own: another st_dev, so rename(2) gives EXDEV.
+    const tmpfs = mk('tmpfs')
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', tmpfs])
+    try {
+      const staging = fs.mkdtempSync(path.join(tmpfs, 'new-'))
+      const target = mk('cross')
+      parentTree(target)
+      const staged = await stageLayer(streamOf(layer()), {format: 'deletions', dir: staging})
+      await staged.finish(target, [])
+      staged.discard()
+      expect(fs.statSync(staging, {throwIfNoEntry: false})).toBeUndefined()
+      // Directories the layer only implies (a, b) get the time of their extraction, which differs between the two runs.
+      const cross = treeOf(target, {dirMtimes: false})
+      expect(cross).toEqual(treeOf(same, {dirMtimes: false}))
+      expect(treeOf(target)['keep']!.mtimeNs).toBe('6000000000000')
+      expect(cross['b/g']!.linkGroup).toBe('a/f')
+      expect(cross['gone']).toBeUndefined()
+      expect(Object.keys(cross).filter(k => k.startsWith('new-'))).toEqual([])
+      expect(fs.statSync(target).mtimeMs).toBe(5555000)
+    } finally {
+      execFileSync('umount', [tmpfs])
+    }
   })
 
   it('native: whiteouts and opaque dirs delete from the parent copy before the layer lands; dir metadata as overlay shows it', async () => {
@@ -189,7 +228,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
       dir('x', {mode: 0o711, uid: 3, gid: 4, mtime: 9000, xattrs: {'user.new': '2'}}),
       file('x/upper', 'u'),
     ])
-    await applyLayer(streamOf(tar, 700), {format: 'native', target, parents: []})
+    await applyLayer(streamOf(tar, 700), {format: 'deletions', target, parents: []})
     const t = treeOf(target)
     expect(t['d/sub']).toBeUndefined()
     expect(t['d/keep']).toMatchObject({size: 1})
@@ -207,7 +246,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
 
   describe('hostile layers are refused or confined', () => {
     // Each case: the outside dir holds a canary that must not change, and nothing may appear next to it.
-    type Case = {name: string; specs: (out: string) => Buffer; refused: boolean; setup?: (target: string, lower: string, outside: string) => void; formats?: ('overlay' | 'native')[]}
+    type Case = {name: string; specs: (out: string) => Buffer; refused: boolean; setup?: (target: string, lower: string, outside: string) => void; formats?: LayerFormat[]}
     const cases: Case[] = [
       {name: '../ escape', specs: out => buildTar([file('../../../outside/canary', 'pwned')]), refused: true},
       {name: 'absolute name', specs: out => buildTar([file('/tmp/x', 'pwned')]), refused: true},
@@ -241,33 +280,33 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
         specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary')]),
         setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
         refused: false,
-        formats: ['native'],
+        formats: ['deletions'],
       },
       {
         name: 'opaque marker under a symlink already in the parent copy',
         specs: out => buildTar([opaque('etc')]),
         setup: (target, _lower, outside) => fs.symlinkSync(outside, path.join(target, 'etc')),
         refused: false,
-        formats: ['native'],
+        formats: ['deletions'],
       },
       {
         name: 'symlink in a lower layer on the path of an entry',
         specs: out => buildTar([file('etc/canary', 'pwned'), whiteout('etc', 'canary'), opaque('etc')]),
         setup: (_t, lower, outside) => fs.symlinkSync(outside, path.join(lower, 'etc')),
         refused: false,
-        formats: ['overlay'],
+        formats: ['whiteouts'],
       },
     ]
-    for (const format of ['overlay', 'native'] as const) {
+    for (const format of ['whiteouts', 'deletions'] as const) {
       for (const c of cases) {
         if (c.formats && !c.formats.includes(format)) continue
         it(`${format}: ${c.name}`, async () => {
           const outside = path.join(tmp.dir, 'outside')
           const can = canary(outside)
           const lower = mk('root', 'snapshots', '1', 'fs')
-          const target = format === 'overlay' ? mk('root', 'snapshots', '2', 'fs') : mk('root', 'snapshots', '2')
+          const target = format === 'whiteouts' ? mk('root', 'snapshots', '2', 'fs') : mk('root', 'snapshots', '2')
           c.setup?.(target, lower, outside)
-          const p = applyLayer(streamOf(c.specs(outside), 512), {format, target, parents: format === 'overlay' ? [lower] : []})
+          const p = applyLayer(streamOf(c.specs(outside), 512), {format, target, parents: format === 'whiteouts' ? [lower] : []})
           if (c.refused) await expect(p).rejects.toBeInstanceOf(InvalidArgumentError)
           else await p
           can.assertUntouched()
@@ -288,12 +327,12 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     const target = mk('t')
     const h = ustarHeader({name: 'file', flag: '0', size: 2})
     h.write('a/b', 345, 'latin1')
-    await applyLayer(streamOf(buildTar([raw(h, Buffer.from('hi')), symlink('s', '/'), ])), {format: 'overlay', target, parents: []})
+    await applyLayer(streamOf(buildTar([raw(h, Buffer.from('hi')), symlink('s', '/'), ])), {format: 'whiteouts', target, parents: []})
     expect(fs.readFileSync(path.join(target, 'a/b/file'), 'utf8')).toBe('hi')
     const bad = ustarHeader({name: 'x', flag: '0', size: 0})
     bad.write('s', 345, 'latin1')
     const t2 = mk('t2')
-    await expect(applyLayer(streamOf(buildTar([symlink('s', '/tmp'), raw(bad)])), {format: 'overlay', target: t2, parents: []})).rejects.toThrow(/goes through the symlink/)
+    await expect(applyLayer(streamOf(buildTar([symlink('s', '/tmp'), raw(bad)])), {format: 'whiteouts', target: t2, parents: []})).rejects.toThrow(/goes through the symlink/)
   })
 
   it('overlay refuses an upper dir that is not empty (tar would follow a symlink in it)', async () => {
@@ -301,14 +340,14 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     const can = canary(outside)
     const upper = mk('up')
     fs.symlinkSync(outside, path.join(upper, 'etc'))
-    await expect(applyLayer(streamOf(buildTar([file('etc/canary', 'pwned')])), {format: 'overlay', target: upper, parents: []})).rejects.toThrow(/not empty/)
+    await expect(applyLayer(streamOf(buildTar([file('etc/canary', 'pwned')])), {format: 'whiteouts', target: upper, parents: []})).rejects.toThrow(/not empty/)
     can.assertUntouched()
   })
 
   it('a truncated layer is an InvalidArgumentError naming the problem', async () => {
     const full = buildTar([file('a', 'x'.repeat(5000)), file('b', 'y')])
     const target = mk('t')
-    const err = await applyLayer(streamOf(full.subarray(0, 2000)), {format: 'overlay', target, parents: []}).catch(e => e)
+    const err = await applyLayer(streamOf(full.subarray(0, 2000)), {format: 'whiteouts', target, parents: []}).catch(e => e)
     expect(err).toBeInstanceOf(InvalidArgumentError)
     expect(String(err.message)).toMatch(/truncated/)
   })
@@ -319,7 +358,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     const s = new Readable({read() {}})
     s.push(buildTar([file('a', 'x')], {end: false}))
     setTimeout(() => s.destroy(new Error('gzip: unexpected end of file')), 20)
-    await expect(applyLayer(s, {format: 'native', target, parents: []})).rejects.toThrow(/unexpected end of file/)
+    await expect(applyLayer(s, {format: 'deletions', target, parents: []})).rejects.toThrow(/unexpected end of file/)
     expect(fs.readdirSync(tmp.dir)).toEqual(['t'])
   })
 
@@ -329,7 +368,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     try {
       const target = path.join(mnt, 'fs')
       fs.mkdirSync(target)
-      const err = await applyLayer(streamOf(buildTar([file('big', Buffer.alloc(1 << 20, 1))])), {format: 'native', target, parents: []}).catch(e => e)
+      const err = await applyLayer(streamOf(buildTar([file('big', Buffer.alloc(1 << 20, 1))])), {format: 'deletions', target, parents: []}).catch(e => e)
       expect(err).toBeInstanceOf(UnavailableError)
       expect(err.message).toMatch(/no space left/)
       expect(fs.readdirSync(mnt)).toEqual(['fs'])
@@ -345,7 +384,7 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
     let read = 0
     const s = streamOf(tar, 100)
     s.on('data', (c: Buffer) => (read += c.length))
-    await applyLayer(s, {format: 'overlay', target, parents: []})
+    await applyLayer(s, {format: 'whiteouts', target, parents: []})
     expect(fs.readdirSync(target)).toEqual(['a'])
     expect(read).toBeLessThan(first.length)
     expect(s.readableEnded).toBe(false)

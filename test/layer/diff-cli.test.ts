@@ -25,7 +25,7 @@ describe.skipIf(!root)('ctrsnap diff (needs root)', () => {
     ] as const) {
       await snap.prepare(`x-${name}`, parent)
       const p = await snap.layerPaths(`x-${name}`)
-      await applyLayer(streamOf(tar), {format: 'overlay', target: p.own!, parents: p.parents})
+      await applyLayer(streamOf(tar), {format: 'whiteouts', target: p.own!, parents: p.parents})
       await snap.commit(name, `x-${name}`)
     }
   })
@@ -62,7 +62,7 @@ describe.skipIf(!root)('ctrsnap diff (needs root)', () => {
     const snap = openSnapshotter({root: tmp.dir, snapshotter: 'overlayfs'})
     await snap.prepare('x-big', 'key')
     const p = await snap.layerPaths('x-big')
-    await applyLayer(streamOf(buildTar([file('big', crypto.randomBytes(20 << 20))])), {format: 'overlay', target: p.own!, parents: p.parents})
+    await applyLayer(streamOf(buildTar([file('big', crypto.randomBytes(20 << 20))])), {format: 'whiteouts', target: p.own!, parents: p.parents})
     await snap.commit('big', 'x-big')
     for (const c of ['gzip', 'zstd', 'none']) {
       const r = await execa('bash', ['-c', `node ${BIN} diff --compression ${c} big | head -c 10 > /dev/null; echo "\${PIPESTATUS[0]}" >&2`], {env: {CTRSNAP_ROOT: tmp.dir, CTRSNAP_SNAPSHOTTER: 'overlayfs', DEBUG: ''}, reject: false})

@@ -5,7 +5,8 @@ import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {applyLayer} from '../../src/core/layer/apply.js'
-import {diffSnapshot, type Compression} from '../../src/core/layer/diff.js'
+import {diffSnapshot} from '../../src/core/layer/diff.js'
+import type {Compression} from '../../src/core/image/compression.js'
 import {TarScanner, type TarEntry} from '../../src/core/layer/tar.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
@@ -62,13 +63,12 @@ const change = () =>
     file('modes', 'm', {mode: 0o600, mtime: 1014}),
   ])
 
-const fmt = (snap: LocalSnapshotter): 'overlay' | 'native' => (snap.name === 'overlayfs' ? 'overlay' : 'native')
 
 async function layer(snap: LocalSnapshotter, name: string, parent: string, tar: Buffer): Promise<void> {
   const key = `extract-${name}`
   await snap.prepare(key, parent)
   const p = await snap.layerPaths(key)
-  await applyLayer(streamOf(tar), {format: fmt(snap), target: p.own!, parents: p.parents})
+  await applyLayer(streamOf(tar), {format: snap.layerFormat, target: p.own!, parents: p.parents})
   await snap.commit(name, key)
 }
 

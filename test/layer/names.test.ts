@@ -114,11 +114,10 @@ describe.skipIf(!root)('names that are not UTF-8 (needs root)', () => {
 
     it(`${sn}: diff of a snapshot holding them round-trips (diff, apply on the parent, same tree)`, async () => {
       const snap = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter: sn})
-      const fmt = sn === 'overlayfs' ? 'overlay' : 'native'
       const layer = async (name: string, parent: string, tar: Buffer): Promise<void> => {
         await snap.prepare(`x-${name}`, parent)
         const p = await snap.layerPaths(`x-${name}`)
-        await applyLayer(streamOf(tar), {format: fmt, target: p.own!, parents: p.parents})
+        await applyLayer(streamOf(tar), {format: snap.layerFormat, target: p.own!, parents: p.parents})
         await snap.commit(name, `x-${name}`)
       }
       const [l1, l2] = layers()

@@ -46,12 +46,11 @@ const base = (): Spec[] => [dir('realdir', {mtime: 10}), file('realdir/keep', 'k
 // The layer's own symlinks never lead anywhere a later entry writes to (refused elsewhere): no content under a former symlink.
 const PAIRS = KINDS.flatMap(a => KINDS.map(b => [a, b] as const)).filter(([a, b]) => !(b === 'dirc' && (a === 'symlink' || a === 'symdir')))
 
-const fmt = (snap: LocalSnapshotter): 'overlay' | 'native' => (snap.name === 'overlayfs' ? 'overlay' : 'native')
 
 async function layer(snap: LocalSnapshotter, name: string, parent: string, specs: Spec[]): Promise<void> {
   await snap.prepare(`x-${name}`, parent)
   const p = await snap.layerPaths(`x-${name}`)
-  await applyLayer(streamOf(buildTar(specs), 777), {format: fmt(snap), target: p.own!, parents: p.parents})
+  await applyLayer(streamOf(buildTar(specs), 777), {format: snap.layerFormat, target: p.own!, parents: p.parents})
   await snap.commit(name, `x-${name}`)
 }
 

@@ -1,4 +1,5 @@
 import {InvalidArgumentError} from '../errors.js'
+import type {Compression} from './compression.js'
 
 export const MT = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -20,8 +21,6 @@ export const MT = {
 
 /** The version of the OCI image layout (the `oci-layout` file) that containerd 1.6 imports; it refuses any other. */
 export const OCI_LAYOUT_VERSION = '1.0.0'
-
-export type Compression = 'none' | 'gzip' | 'zstd'
 
 /** Layer media types we unpack, and how each is compressed. Non-distributable layers unpack like the others. */
 const LAYERS: Record<string, Compression> = {

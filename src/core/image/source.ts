@@ -4,9 +4,10 @@ import {pipeline} from 'node:stream/promises'
 import type {Readable} from 'node:stream'
 import {InvalidArgumentError, NotFoundError} from '../errors.js'
 import {digestHex, isDigest, parseDigest, sha256, type Digest} from './digest.js'
-import {isIndex, isManifest, layerCompression, MT, OCI_LAYOUT_VERSION, sniffCompression, type Compression} from './media-types.js'
+import type {Compression} from './compression.js'
+import {isIndex, isManifest, layerCompression, MT, OCI_LAYOUT_VERSION, sniffCompression} from './media-types.js'
 import {formatPlatform, isUnknownPlatform, platformMatches, type Platform} from './platform.js'
-import {normalise, TarIndex} from './tar-index.js'
+import {archivePath, TarIndex} from './tar-index.js'
 import {sameReference} from './reference.js'
 
 /** One layer to unpack, bottom first, with what it must verify against. */
@@ -68,7 +69,7 @@ class DirFiles implements Files {
   }
 
   get(rel: string): SourceFile | undefined {
-    const n = normalise(rel)
+    const n = archivePath(rel)
     if (n === undefined || n === '') return undefined
     let p: string
     try {

@@ -1,26 +1,24 @@
 import {randomBytes} from 'node:crypto'
 import os from 'node:os'
-import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
 import {FailedPreconditionError, InterruptedError, InvalidArgumentError, isKind, SnapshotError} from '../errors.js'
 import {interruptible} from '../interrupt.js'
-import {makeTempDir} from '../drivers/layout.js'
 import {removeTree} from '../fs/remove.js'
-import {makeDirs} from '../dirs.js'
-import type {LocalSnapshotter} from '../local.js'
 import type {StagedLayer} from '../layer/apply.js'
+import type {Info, LayerFormat, LayerStore, Snapshotter} from '../snapshotter.js'
 import {acquireLock, type Lock} from '../store/lock.js'
-import * as q from '../store/snapshots.js'
 import {chainIds} from './chain-id.js'
 import {digestHex, Hasher, type Digest} from './digest.js'
-import {commitExtract} from './import.js'
 import {extractKey, LABEL_EXTRACT_OWNER, selfOwner} from '../owner.js'
-import {decompressor} from './pipe.js'
+import {decompressor} from './compression.js'
 import {ChildGone, pauseUntilDrained} from '../exec.js'
 import type {Image, ImageLayer} from './source.js'
 
 /** The layer applier's first half (stageLayer in src/core/layer/apply.ts): an uncompressed tar into an empty staging dir, confined to it. */
-export type StageLayer = (tar: NodeJS.ReadableStream, opts: {format: 'overlay' | 'native'; dir: string}) => Promise<StagedLayer>
+export type StageLayer = (tar: NodeJS.ReadableStream, opts: {format: LayerFormat; dir: string}) => Promise<StagedLayer>
+
+/** What unpack asks of a snapshotter: the contract, and where and how layers are written. */
+export type UnpackTarget = Snapshotter & LayerStore
 
 /** Labels every unpacked layer carries. */
 export const LABEL_UNCOMPRESSED = 'ctrsnap.io/uncompressed'
@@ -71,11 +69,11 @@ export const MAX_CONCURRENT = 4
  * other layer, so several layers stream at once and commit in order.
  * Any failure removes every snapshot this call made, so the store is as before.
  */
-export function unpackImage(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+export function unpackImage(sn: UnpackTarget, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
   return interruptible(() => unpackLayers(sn, image, opts))
 }
 
-async function unpackLayers(sn: LocalSnapshotter, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
+async function unpackLayers(sn: UnpackTarget, image: Image, opts: UnpackOptions): Promise<{chainId: Digest; layers: LayerResult[]}> {
   const {layers} = image
   if (layers.length === 0) throw new InvalidArgumentError(`${image.source}: the image has no layers`)
   const chain = chainIds(layers.map(l => l.diffId))
@@ -98,7 +96,7 @@ async function unpackLayers(sn: LocalSnapshotter, image: Image, opts: UnpackOpti
   const todo = layers.slice(reusedTop + 1)
   const parentOf = (i: number): string => (i === 0 ? '' : chain[i - 1]!)
   const labelsOf = (r: LayerResult): Record<string, string> => ({[LABEL_UNCOMPRESSED]: r.diffId, [LABEL_DIGEST]: r.digest})
-  const format = sn.driver.name === 'overlayfs' ? 'overlay' : 'native'
+  const format = sn.layerFormat
 
   // The first failure stops the layers still streaming; the user's interrupt does too.
   const stop = new AbortController()
@@ -126,7 +124,7 @@ async function unpackLayers(sn: LocalSnapshotter, image: Image, opts: UnpackOpti
       staged = await slots.run(async () => {
         if (signal.aborted) throw interrupted(layer, signal)
         opts.events?.start?.(layer, layers.length)
-        const dir = makeTempDir(sn.root)
+        const dir = sn.stagingDir()
         let done: StagedLayer | undefined
         try {
           const {digest} = await streamLayer(layer, async tar => void (done = await opts.stage(tar, {format, dir})), {
@@ -149,7 +147,7 @@ async function unpackLayers(sn: LocalSnapshotter, image: Image, opts: UnpackOpti
       keys.set(layer.index, key)
       const paths = await sn.layerPaths(key)
       await staged.finish(paths.own!, paths.parents)
-      if (await commitOrYield(sn, key, paths.own!, r.chainId, parentOf(layer.index), labelsOf(r))) {
+      if (await commitOrYield(sn, key, r.chainId, parentOf(layer.index), labelsOf(r))) {
         committed.push(r.chainId)
       } else {
         r.status = 'reused'
@@ -219,26 +217,33 @@ class Slots {
 }
 
 /**
- * The lock `<root>/<snapshotter>/locks/<chainID hex>` (proper-lockfile, as the
+ * The layer's lock, where the snapshotter keeps them (proper-lockfile, as the
  * metastore's: a killed holder's lock goes stale and is taken over). Null when
  * it cannot be had (waited too long, unwritable): the unpack then goes on
  * unlocked, and a race is still settled at commit (commitOrYield).
  */
-async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | null> {
-  const dir = path.join(sn.root, 'locks')
+async function layerLock(sn: UnpackTarget, chainId: Digest): Promise<Lock | null> {
   try {
-    makeDirs(dir)
-    return await acquireLock(path.join(dir, digestHex(chainId)))
+    return await acquireLock(sn.lockPath(digestHex(chainId)))
   } catch {
     return null
   }
 }
 
+/** stat, with a missing snapshot as undefined. */
+async function statIfAny(sn: Snapshotter, key: string): Promise<Info | undefined> {
+  try {
+    return await sn.stat(key)
+  } catch (err) {
+    if (isKind(err, 'not-found')) return undefined
+    throw err
+  }
+}
+
 /** Index of the highest layer whose chainID is already committed with the right parent; -1 if none. */
-async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<number> {
-  const db = await sn.store.read()
+async function topExisting(sn: Snapshotter, chain: Digest[]): Promise<number> {
   for (let i = chain.length - 1; i >= 0; i--) {
-    const rec = q.getRecord(db, sn.namespace, chain[i]!)
+    const rec = await statIfAny(sn, chain[i]!)
     if (!rec) continue
     const parent = i === 0 ? '' : chain[i - 1]!
     if (rec.kind !== 'Committed' || rec.parent !== parent) {
@@ -249,15 +254,15 @@ async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<numbe
   return -1
 }
 
-async function committedOn(sn: LocalSnapshotter, name: string, parent: string): Promise<boolean> {
-  const rec = q.getRecord(await sn.store.read(), sn.namespace, name)
+async function committedOn(sn: Snapshotter, name: string, parent: string): Promise<boolean> {
+  const rec = await statIfAny(sn, name)
   return rec !== undefined && rec.kind === 'Committed' && rec.parent === parent
 }
 
-/** Commit; if another unpack committed the same chainID first, drop ours and use theirs. Returns whether ours was kept. */
-async function commitOrYield(sn: LocalSnapshotter, key: string, dir: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
+/** Commit on the expected parent; if another unpack committed the same chainID first, drop ours and use theirs (containerd's "already exists: someone else won"). Returns whether ours was kept. */
+async function commitOrYield(sn: Snapshotter, key: string, name: Digest, parent: string, labels: Record<string, string>): Promise<boolean> {
   try {
-    await commitExtract(sn, key, dir, name, parent, labels)
+    await sn.commit(name, key, {labels, expectParent: parent})
     return true
   } catch (err) {
     if (!isKind(err, 'already-exists')) throw err

@@ -2,17 +2,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {ExternalCommandError, FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../errors.js'
 import {Readable} from 'node:stream'
-import {streamInto} from '../exec.js'
+import {run, streamInto} from '../exec.js'
 import {EOA, entryHeader, TarRewriter, type TarEntry, type TarTime} from './tar.js'
 import {cleanName, OPAQUE, OVERLAY_OPAQUE_XATTR, showName, whiteoutOf} from './whiteout.js'
 import {xattrsOf} from './xattr.js'
 import {removeTree} from '../fs/remove.js'
+import {enc} from '../fs/bytes.js'
+import {TEMP_PREFIX} from '../drivers/layout.js'
+import type {LayerFormat} from '../snapshotter.js'
 
 export interface ApplyOptions {
-  /** overlay: `target` is an empty upper dir; native: a full copy of the parent. */
-  format: 'overlay' | 'native'
+  /** whiteouts: `target` is an empty upper dir; deletions: a full copy of the parent. */
+  format: LayerFormat
   target: string
-  /** Lower layer dirs, nearest first (overlay) / the parent's dir (native). */
+  /** Lower layer dirs, nearest first (whiteouts) / the parent's dir (deletions). */
   parents: string[]
 }
 
@@ -35,8 +38,8 @@ export async function applyLayer(tar: NodeJS.ReadableStream, opts: ApplyOptions)
   const target = path.resolve(opts.target)
   const st = fs.lstatSync(target)
   if (!st.isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${target}: not a directory`)
-  // overlay extracts in place (the upper is empty); native never does: its target holds the parent's tree.
-  const dir = opts.format === 'native' ? fs.mkdtempSync(path.join(path.dirname(target), `new-${process.pid}-`)) : target
+  // whiteouts: extracted in place (the upper is empty); deletions never are: the target holds the parent's tree.
+  const dir = opts.format === 'deletions' ? fs.mkdtempSync(path.join(path.dirname(target), `${TEMP_PREFIX}${process.pid}-`)) : target
   try {
     const staged = await stageLayer(tar, {format: opts.format, dir})
     await staged.finish(target, opts.parents)
@@ -60,7 +63,7 @@ export interface StagedLayer {
 }
 
 export interface StageOptions {
-  format: 'overlay' | 'native'
+  format: LayerFormat
   /** An empty directory on the snapshots' file system. */
   dir: string
 }
@@ -75,12 +78,12 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
   const dir = path.resolve(opts.dir)
   if (!fs.lstatSync(dir).isDirectory()) throw new InvalidArgumentError(`cannot apply a layer to ${dir}: not a directory`)
   // tar follows symlinks already in its target dir.
-  assertEmpty(dir, opts.format === 'overlay' ? 'upper directory' : 'directory')
-  const index = new LayerIndex(opts.format === 'native')
+  assertEmpty(dir, opts.format === 'whiteouts' ? 'upper directory' : 'directory')
+  const index = new LayerIndex(opts.format === 'deletions')
   const rootBefore = statMeta(enc(dir, ''))
   try {
     // overlay: the root's metadata as the driver made it (containerd ignores a layer's root entry), set by the layer's own tar run.
-    await extract(tar, dir, index, opts.format === 'overlay' ? rootTail(rootBefore) : undefined)
+    await extract(tar, dir, index, opts.format === 'whiteouts' ? rootTail(rootBefore) : undefined)
     index.finishRedirects(dir)
   } catch (err) {
     throw translate(err, dir)
@@ -91,7 +94,7 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
     finish: async (to, parents) => {
       const target = path.resolve(to)
       try {
-        if (opts.format === 'native') return await finishNative(index, dir, target)
+        if (opts.format === 'deletions') return await finishDeletions(index, dir, target)
         let root = rootBefore
         if (target !== dir) {
           // The upper the driver made gives the root its mode and owner; the staged tree takes its place.
@@ -103,7 +106,7 @@ export async function stageLayer(tar: NodeJS.ReadableStream, opts: StageOptions)
           fs.renameSync(dir, target)
           moved = true
         }
-        await finishOverlay(index, target, parents.map(p => path.resolve(p)), root)
+        await finishWhiteouts(index, target, parents.map(p => path.resolve(p)), root)
       } catch (err) {
         throw translate(err, target)
       }
@@ -385,17 +388,18 @@ function cmpPath(a: string, b: string): number {
   return x.length - y.length
 }
 
-// ------------------------------------------------------------------ overlay
+// ------------------------------------------------------------------ whiteouts (overlayfs)
 
-async function finishOverlay(index: LayerIndex, upper: string, lowers: string[], rootBefore: Meta): Promise<void> {
+async function finishWhiteouts(index: LayerIndex, upper: string, lowers: string[], rootBefore: Meta): Promise<void> {
   const fixes = new Map<string, Fix>()
   const before = new Map<string, Meta>()
   const opaque = new Set<string>()
   const touched = new Set<string>()
   const checked = new Set<string>()
   // Metadata a directory must end with: the layer's own, else copied up from
-  // the lower layers as containerd does, else what tar gave it.
-  const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDir(lowers, rel)?.meta ?? before.get(rel)!)
+  // the lower layers as containerd does, else what tar gave it (recorded
+  // before the markers went, or, for a directory a whiteout made opaque, as it is).
+  const metaOf = (rel: string): Meta => (rel === '' ? rootBefore : index.explicitDirs.get(rel) ?? lowerDir(lowers, rel)?.meta ?? before.get(rel) ?? statMeta(enc(upper, rel)))
 
   for (const rel of index.disturbed) {
     before.set(rel, statMeta(enc(upper, rel)))
@@ -433,7 +437,7 @@ async function finishOverlay(index: LayerIndex, upper: string, lowers: string[],
   for (const rel of touched) fixes.set(rel, {...fixes.get(rel), rel, type: 'dir', meta: metaOf(rel)})
   for (const rel of opaque) {
     const copied = fixes.get(rel)?.xattrs ?? new Map<string, Buffer>()
-    fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel) ?? statMeta(enc(upper, rel)), xattrs: new Map([...copied, [OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
+    fixes.set(rel, {rel, type: 'dir', meta: metaOf(rel), xattrs: new Map([...copied, [OVERLAY_OPAQUE_XATTR, Buffer.from('y')]])})
   }
   // containerd ignores a layer's root entry: the upper's root keeps what the driver gave it. The
   // extraction run has restored it already (rootTail); only a fix-up run that writes into the root may change it again.
@@ -468,14 +472,15 @@ function lowerDir(lowers: string[], rel: string): {meta: Meta; lower: string} | 
   return undefined
 }
 
-// ------------------------------------------------------------------ native
+// ------------------------------------------------------------------ deletions (native, btrfs)
 
-async function finishNative(index: LayerIndex, staging: string, target: string): Promise<void> {
+async function finishDeletions(index: LayerIndex, staging: string, target: string): Promise<void> {
   const beforeTarget = new Map<string, Meta>()
   const beforeStaging = new Map<string, Meta>()
   const touched = new Set<string>()
   const checked = new Set<string>()
-  const S = (rel: string): Buffer => enc(staging, rel)
+  let from = staging
+  const S = (rel: string): Buffer => enc(from, rel)
   const T = (rel: string): Buffer => enc(target, rel)
   const touchTarget = (rel: string): void => {
     if (!beforeTarget.has(rel)) beforeTarget.set(rel, statMeta(T(rel)))
@@ -511,6 +516,24 @@ async function finishNative(index: LayerIndex, staging: string, target: string):
     if (!isDirChain(target, up) || !lstatOrNull(T(rel))) continue
     touchTarget(up)
     fs.rmSync(T(rel), {recursive: true, force: true})
+  }
+
+  // Staging on another file system than the target (each btrfs subvolume is
+  // one): the merge's renames would fail with EXDEV. The staged tree is first
+  // copied, in one cp (hard links kept; reflinks where the file system has
+  // them, so on btrfs no data is copied), into a temp dir inside the target,
+  // and merged from there; the target root's metadata is restored with the rest.
+  const relocated = fs.statSync(staging).dev !== fs.statSync(target).dev
+  if (relocated) {
+    touchTarget('')
+    from = fs.mkdtempSync(path.join(target, `${TEMP_PREFIX}${process.pid}-`))
+    // A layer entry of that very name would be merged onto itself: pick another.
+    while (lstatOrNull(enc(staging, path.basename(from)))) {
+      fs.rmdirSync(from)
+      from = fs.mkdtempSync(path.join(target, `${TEMP_PREFIX}${process.pid}-`))
+    }
+    await run('cp', ['-a', '--reflink=auto', '--', `${staging}/.`, `${from}/`])
+    removeTree(staging)
   }
 
   // 3. Merge. A directory the layer lists replaces the target's (its
@@ -550,6 +573,7 @@ async function finishNative(index: LayerIndex, staging: string, target: string):
     fs.renameSync(S(rel), T(rel))
   }
   mergeDir('')
+  if (relocated) fs.rmdirSync(from)
 
   // 4. Directory times (and modes/owners) that the moves disturbed.
   const fixes = new Map<string, Fix>()
@@ -562,10 +586,6 @@ async function finishNative(index: LayerIndex, staging: string, target: string):
 
 // ------------------------------------------------------------------ fs helpers (latin1 relative paths)
 
-/** root (a normal string) joined with a layer path kept as latin1 bytes. */
-function enc(root: string, rel: string): Buffer {
-  return rel === '' ? Buffer.from(root) : Buffer.concat([Buffer.from(root), Buffer.from(`/${rel}`, 'latin1')])
-}
 
 const join = (rel: string, name: string): string => (rel ? `${rel}/${name}` : name)
 const parentOf = (rel: string): string => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '')

@@ -2,25 +2,15 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import {FailedPreconditionError, InvalidArgumentError} from '../errors.js'
-import type {LocalSnapshotter} from '../local.js'
-import {checkMountable, mountAll, unmount} from '../mount.js'
-import {snapshotsDir} from '../drivers/layout.js'
-import type {Mount} from '../snapshotter.js'
-import {onPath, run, start, type Child} from '../exec.js'
+import {FailedPreconditionError} from '../errors.js'
+import {compressor, layerMediaType, type Compression} from '../image/compression.js'
+import type {LayerStore, Snapshotter} from '../snapshotter.js'
+import {start, type Child} from '../exec.js'
+import {enc} from '../fs/bytes.js'
 import {interruptible} from '../interrupt.js'
 import {BLOCK, entryHeader, TarRewriter, type TarEntry} from './tar.js'
 import {OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX} from './whiteout.js'
 import {xattrIndex, type XattrIndex} from './xattr.js'
-
-export const COMPRESSIONS = ['gzip', 'zstd', 'none'] as const
-export type Compression = (typeof COMPRESSIONS)[number]
-
-export const LAYER_MEDIA_TYPES: Record<Compression, string> = {
-  none: 'application/vnd.oci.image.layer.v1.tar',
-  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-}
 
 export interface DiffResult {
   /** sha256 of the blob as written (compressed). */
@@ -33,29 +23,29 @@ export interface DiffResult {
 
 /**
  * Write the changes of `key` against `parent` (default: its own parent) as
- * an OCI layer to `out`. On overlayfs against its own parent the upper
- * directory is the change set (0:0 char devices -> `.wh.NAME`, opaque
- * xattr -> `.wh..wh..opq`); otherwise the two trees are compared, overlay
- * snapshots being mounted read-only for the purpose and unmounted after.
+ * an OCI layer to `out`. Against its own parent, a snapshotter that keeps a
+ * change set (overlayfs' upper) is read as one (0:0 char devices ->
+ * `.wh.NAME`, opaque xattr -> `.wh..wh..opq`); otherwise the two trees the
+ * snapshotter presents (withTree: overlayfs mounts them read-only for the
+ * purpose) are compared.
  */
-export function diffSnapshot(snap: LocalSnapshotter, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+export function diffSnapshot(snap: Snapshotter & LayerStore, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
   // A signal kills tar and the compressor; the caller removes its partial output (src/core/interrupt.ts).
   return interruptible(() => writeDiff(snap, key, parent, out, opts))
 }
 
-async function writeDiff(snap: LocalSnapshotter, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
+async function writeDiff(snap: Snapshotter & LayerStore, key: string, parent: string | undefined, out: NodeJS.WritableStream, opts: {compression: Compression}): Promise<DiffResult> {
   const info = await snap.stat(key)
   const parentKey = parent ?? info.parent
   if (parentKey !== '' && parentKey !== key) await snap.stat(parentKey)
-  const keyPaths = await snap.layerPaths(key)
+  const changes = parentKey === info.parent ? await snap.changeSet(key) : undefined
+  const tree = <T>(k: string, fn: (dir: string | null) => Promise<T>): Promise<T> => (k === '' ? fn(null) : snap.withTree(k, fn))
   const sink = new LayerSink(out, opts.compression)
   try {
-    if (snap.name === 'overlayfs' && parentKey === info.parent && keyPaths.own) {
-      await writeUpper(keyPaths.own, sink.write)
+    if (changes !== undefined) {
+      await writeUpper(changes, sink.write)
     } else {
-      await withTree(snap, key, keyTree =>
-        withTree(snap, parentKey, parentTree => writeTreeDiff(keyTree, parentTree, sink.write)),
-      )
+      await tree(key, keyTree => tree(parentKey, parentTree => writeTreeDiff(keyTree, parentTree, sink.write)))
     }
     return await sink.finish()
   } catch (err) {
@@ -74,7 +64,7 @@ class LayerSink {
   private readonly pumped: Promise<void>
 
   constructor(private readonly out: NodeJS.WritableStream, private readonly compression: Compression) {
-    this.comp = compression === 'none' ? null : compressor(compression)
+    this.comp = compressor(compression) ?? null
     this.pumped = this.comp ? this.pump(this.comp.stdout!) : Promise.resolve()
     this.pumped.catch(() => {})
   }
@@ -131,19 +121,13 @@ class LayerSink {
       digest: `sha256:${this.blobHash.digest('hex')}`,
       diffId: `sha256:${this.diffHash.digest('hex')}`,
       size: this.size,
-      mediaType: LAYER_MEDIA_TYPES[this.compression],
+      mediaType: layerMediaType(this.compression),
     }
   }
 
   abort(): void {
     this.comp?.kill()
   }
-}
-
-/** pigz when there is one (parallel), else gzip; `-n` leaves name and time out so equal trees give equal blobs. */
-function compressor(c: Exclude<Compression, 'none'>): Child {
-  if (c === 'zstd') return start('zstd', ['-q', '-c', '-3'], {stdout: true})
-  return start(onPath('pigz') ? 'pigz' : 'gzip', ['-n', '-c', '-6'], {stdout: true})
 }
 
 // ------------------------------------------------------------------ producing the tar
@@ -358,47 +342,7 @@ async function writeTreeDiff(newer: string | null, older: string | null, write: 
   await tarOf(newer, paths, e => ([...e.xattrs.keys()].some(k => k.startsWith('trusted.overlay.')) ? withoutOverlayXattrs(e) : undefined), write)
 }
 
-// ------------------------------------------------------------------ trees of snapshots
-
-/** Run fn over the tree a snapshot presents ('' = empty), mounting overlay chains read-only for the duration. */
-async function withTree<T>(snap: LocalSnapshotter, key: string, fn: (dir: string | null) => Promise<T>): Promise<T> {
-  if (key === '') return fn(null)
-  const {own, parents} = await snap.layerPaths(key)
-  if (snap.name === 'native') return fn(own ?? parents[0] ?? null)
-  const layers = [...(own ? [own] : []), ...parents]
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrsnap-diff-'))
-  const target = path.join(tmp, 'merged')
-  fs.mkdirSync(target)
-  // overlayfs wants two lower layers when there is no upper: an empty one at the bottom changes nothing.
-  if (layers.length === 1) {
-    fs.mkdirSync(path.join(tmp, 'empty'))
-    layers.push(path.join(tmp, 'empty'))
-  }
-  const base = snapshotsDir(snap.root)
-  const mounts: Mount[] = checkMountable(key, [{type: 'overlay', source: 'overlay', options: [`lowerdir=${layers.join(':')}`]}], base)
-  let mounted = false
-  try {
-    await mountAll(mounts, target, base)
-    mounted = true
-    return await fn(target)
-  } finally {
-    if (mounted) await unmount(target).catch(() => run('umount', ['-l', target]).catch(() => {}))
-    // rmdir, never a recursive remove: should the unmount have failed, the snapshot's files stay untouched.
-    for (const d of [target, path.join(tmp, 'empty'), tmp]) {
-      try {
-        fs.rmdirSync(d)
-      } catch {
-        // still mounted, or never made
-      }
-    }
-  }
-}
-
 // ------------------------------------------------------------------ helpers
-
-function enc(root: string, r: string): Buffer {
-  return r === '' ? Buffer.from(root) : Buffer.concat([Buffer.from(root), Buffer.from(`/${r}`, 'latin1')])
-}
 
 function lstat(p: Buffer): fs.BigIntStats | null {
   try {
@@ -408,9 +352,3 @@ function lstat(p: Buffer): fs.BigIntStats | null {
     throw err
   }
 }
-
-export function assertCompression(c: string): Compression {
-  if (!(COMPRESSIONS as readonly string[]).includes(c)) throw new InvalidArgumentError(`unknown compression "${c}" (expected ${COMPRESSIONS.join(', ')})`)
-  return c as Compression
-}
-

@@ -42,8 +42,11 @@ const TYPES: Record<string, EntryType> = {
 
 const MAX_META = 1 << 20
 
+/** How every refusal of the reader begins (TarIndex puts its archive's name there instead). */
+export const CORRUPT_PREFIX = 'invalid layer tar: '
+
 function corrupt(what: string): InvalidArgumentError {
-  return new InvalidArgumentError(`invalid layer tar: ${what}`)
+  return new InvalidArgumentError(`${CORRUPT_PREFIX}${what}`)
 }
 
 function cstring(b: Buffer, off: number, len: number): string {
@@ -72,7 +75,12 @@ function num(b: Buffer, off: number, len: number, field: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = num(h, 148, 8, 'checksum')
+  let stored: number
+  try {
+    stored = num(h, 148, 8, 'checksum')
+  } catch {
+    return false // not even a number: not a header (junk is reported as a bad checksum)
+  }
   // The checksum field counts as spaces.
   let u = 8 * 32
   for (let i = 0; i < 148; i++) u += h[i]!
@@ -147,7 +155,6 @@ export class TarScanner {
   /** Bytes consumed so far. */
   offset = 0
   done = false
-  entries = 0
   private buf: Buffer[] = []
   private bufLen = 0
   private skip = 0
@@ -161,6 +168,18 @@ export class TarScanner {
 
   /** Where the entry whose headers are being read began. */
   start = 0
+
+  /**
+   * For a reader that can seek (TarIndex): take the data of the entry just
+   * read as passed over without pushing it; returns how many bytes (padding
+   * included) to jump.
+   */
+  skipData(): number {
+    const n = this.skip
+    this.skip = 0
+    this.offset += n
+    return n
+  }
 
   constructor(private readonly onEntry: (e: TarEntry) => void) {}
 
@@ -280,7 +299,6 @@ export class TarScanner {
     this.longLink = undefined
     if (type !== 'file' && entry.size !== 0) throw corrupt(`${type} entry "${name}" claims ${entry.size} bytes of data`)
     if (type === 'file' && name.endsWith('/')) throw corrupt(`regular file entry "${name}" has a directory name`)
-    this.entries++
     this.onEntry(entry)
     this.skip = entry.size + pad(entry.size)
   }
@@ -320,7 +338,7 @@ function octal(b: Buffer, off: number, len: number, v: number): boolean {
   return true
 }
 
-/** One raw ustar header block (checksum filled in). `raw` overrides the typeflag. */
+/** One ustar header block (checksum filled in), with `flag` as its typeflag as given: tests build headers of any type with it. */
 export function ustarHeader(f: {name: string; flag: string; mode?: number; uid?: number; gid?: number; size?: number; mtime?: number; linkname?: string; devmajor?: number; devminor?: number}): Buffer {
   const h = Buffer.alloc(BLOCK)
   h.write(f.name, 0, 100, 'latin1')

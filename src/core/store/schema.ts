@@ -57,8 +57,8 @@ export const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-/** Bring an opened database to SCHEMA_VERSION; returns true when it changed anything. */
-export function migrate(db: Database, file: string): boolean {
+/** Bring an opened database to SCHEMA_VERSION. */
+export function migrate(db: Database, file: string): void {
   let version: number
   try {
     version = Number(db.exec('PRAGMA user_version')[0]?.values[0]?.[0] ?? 0)
@@ -72,7 +72,7 @@ export function migrate(db: Database, file: string): boolean {
   if (version === 0 && hasTables(db)) {
     throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (it has tables but no schema version)`)
   }
-  if (version === SCHEMA_VERSION) return false
+  if (version === SCHEMA_VERSION) return
   // Off while migrating (it cannot change inside a transaction): a table rebuild drops a
   // table others reference. Each step is checked before it commits instead.
   db.exec('PRAGMA foreign_keys = OFF')
@@ -90,7 +90,6 @@ export function migrate(db: Database, file: string): boolean {
   // A rebuilt table leaves free pages: without them the file stays as small as before
   // (metadata.db is written whole, next to its old copy, on every change).
   db.exec('VACUUM')
-  return true
 }
 
 function hasTables(db: Database): boolean {

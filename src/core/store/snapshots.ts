@@ -1,7 +1,7 @@
 import type {Info, Kind, Labels} from '../snapshotter.js'
 import type {Db} from './metastore.js'
 
-/** One snapshot row with what drivers need: its id and its chain of parent ids. */
+/** One snapshot row: its id, its parent's id and key ('' for none), and what ctr shows; parentIds() walks the chain. */
 export interface SnapshotRecord {
   id: number
   namespace: string
@@ -118,15 +118,15 @@ export function updateLabels(db: Db, id: number, changes: Record<string, string 
   db.run('UPDATE snapshots SET updated = ? WHERE id = ?', [now, id])
 }
 
+/** Its labels go with it (the schema's ON DELETE CASCADE); mounts have no cascade. */
 export function deleteSnapshot(db: Db, id: number): void {
-  db.run('DELETE FROM labels WHERE snapshot_id = ?', [id])
   db.run('DELETE FROM mounts WHERE snapshot_id = ?', [id])
   db.run('DELETE FROM snapshots WHERE id = ?', [id])
 }
 
-/** Ids that have a record, in any namespace: everything else under snapshots/ is an orphan. */
-export function allIds(db: Db): Set<number> {
-  return new Set(db.values('SELECT id FROM snapshots').map(r => r[0] as number))
+/** The kind of every record by id, in any namespace: a snapshot directory whose id is not here, or is here with another kind than its directory's, is an orphan. */
+export function kindsById(db: Db): Map<number, Kind> {
+  return new Map(db.values('SELECT id, kind FROM snapshots').map(r => [r[0] as number, r[1] as Kind]))
 }
 
 export interface MountRecord {
@@ -162,13 +162,13 @@ export function deleteMount(db: Db, target: string): void {
 }
 
 /** The snapshot and every descendant, deepest first, so they can be removed children first. */
-export function descendants(db: Db, id: number): {id: number; key: string}[] {
+export function descendants(db: Db, id: number): {id: number; key: string; kind: Kind}[] {
   return db.values(
-    `WITH RECURSIVE sub(id, key, depth) AS (
-       SELECT id, key, 0 FROM snapshots WHERE id = ?
+    `WITH RECURSIVE sub(id, key, kind, depth) AS (
+       SELECT id, key, kind, 0 FROM snapshots WHERE id = ?
        UNION ALL
-       SELECT s.id, s.key, sub.depth + 1 FROM snapshots s JOIN sub ON s.parent_id = sub.id
-     ) SELECT id, key FROM sub ORDER BY depth DESC, key`,
+       SELECT s.id, s.key, s.kind, sub.depth + 1 FROM snapshots s JOIN sub ON s.parent_id = sub.id
+     ) SELECT id, key, kind FROM sub ORDER BY depth DESC, key`,
     [id],
-  ).map(([i, k]) => ({id: i as number, key: k as string}))
+  ).map(([i, k, t]) => ({id: i as number, key: k as string, kind: t as Kind}))
 }

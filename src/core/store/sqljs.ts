@@ -6,7 +6,7 @@ let loading: Promise<SqlJsStatic> | undefined
 /**
  * sql.js, initialised once per process. Liftoff-only keeps V8 from tiering the
  * wasm module up in the background, which otherwise delays process exit by
- * ~70 ms for a CLI that runs a handful of statements (stack-notes.md, 2).
+ * ~70 ms for a CLI that runs a handful of statements.
  */
 export function loadSqlJs(): Promise<SqlJsStatic> {
   if (!loading) {
