@@ -3,7 +3,7 @@ import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {refuseNonUtf8Args} from './argv.js'
-import {renderError} from './exit-codes.js'
+import {renderError, type RenderedError} from './exit-codes.js'
 import {InterruptedError} from '../core/errors.js'
 import {exitCodeOfSignal, interrupted, trapInterrupts} from '../core/interrupt.js'
 import {mountLines} from './format/mounts.js'
@@ -35,6 +35,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }),
   }
 
+  /**
+   * Set by `batch` (src/commands/batch.ts) while it runs one of its lines:
+   * the line's error is thrown back to it rather than printed, and with
+   * `capture` (batch --json) so is its output.
+   */
+  static batchLine: {capture: boolean; text: string; json?: {value: unknown}} | undefined
+
   /** oclif's usage line is rebuilt from this; keep it in ctr's words. */
   static override usage: string | string[] = ''
 
@@ -52,7 +59,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       flags: ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
-      args: ctor.args,
+      // oclif would fill an omitted argument from piped stdin (`echo x | ctrsnap prepare a` made x the parent); no argument is read from stdin.
+      args: Object.fromEntries(Object.entries(ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}])),
       strict: ctor.strict,
     })
     this.flags = flags as CommandFlags<T>
@@ -67,7 +75,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
   protected out(text: string): void {
-    process.stdout.write(text)
+    if (BaseCommand.batchLine?.capture) BaseCommand.batchLine.text += text
+    else process.stdout.write(text)
   }
 
   /**
@@ -84,12 +93,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected json(value: unknown): void {
-    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+    if (BaseCommand.batchLine?.capture) BaseCommand.batchLine.json = {value}
+    else process.stdout.write(JSON.stringify(value, null, 2) + '\n')
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
-    // Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason.
-    const r = renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
+    if (BaseCommand.batchLine) {
+      this.parsed = true
+      throw err
+    }
+    const r = renderFailure(err)
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
@@ -105,8 +118,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** A signal that came too late to stop anything still exits as interrupted (a shell stops its script), saying so. */
   override async finally(err: Error | undefined): Promise<void> {
     const i = interrupted()
-    if (err || !i) return
+    // In a batch, the batch stops before its next line and says so.
+    if (err || !i || BaseCommand.batchLine) return
     process.stderr.write(`ctrsnap: ${i.message}, after the command had completed\n`)
     process.exitCode = exitCodeOfSignal(i.signal)
   }
+}
+
+/** What the user is told of a failure. Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason. */
+export function renderFailure(err: unknown): RenderedError {
+  return renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
 }

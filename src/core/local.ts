@@ -128,6 +128,7 @@ export class LocalSnapshotter implements Snapshotter {
           removeTree(dir)
           throw err
         }
+        tx.onRollback?.(() => removeTree(dir))
       }
       return this.driver.mounts(ref)
     })
@@ -266,6 +267,15 @@ export class LocalSnapshotter implements Snapshotter {
   private removeLocked(tx: WriteTx, ids: readonly number[]): string[] {
     for (const id of ids) q.deleteSnapshot(tx.db, id)
     tx.commit()
+    // In an atomic batch the records go when the batch commits: the directories too, then.
+    if (tx.afterCommit) {
+      tx.afterCommit(() => this.deleteDirs(this.moveAside(ids)))
+      return []
+    }
+    return this.moveAside(ids)
+  }
+
+  private moveAside(ids: readonly number[]): string[] {
     const doomed: string[] = []
     for (const id of ids) {
       // Renamed under the lock so cleanup sees it as in flight, not as an orphan to race over.
@@ -297,6 +307,7 @@ export class LocalSnapshotter implements Snapshotter {
     try {
       await this.store.write(tx => {
         q.insertMount(tx.db, real, mustGet(tx.db, key).id, rfc3339Nano())
+        tx.onRollback?.(() => unmount(real))
       })
     } catch (err) {
       await unmount(real).catch(() => {})
