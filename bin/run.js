@@ -10,17 +10,17 @@ import {fileURLToPath} from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-// ctr users write `ctr snapshots --snapshotter native ls`: take the global
-// flags before the command too, by moving them after it.
+// ctr users write `ctr snapshots --snapshotter native ls`: src/cli/argv.ts
+// turns what they type into what oclif parses.
 {
-  const args = process.argv.slice(2)
-  const lead = []
-  while (args.length > 0 && /^--(root|snapshotter)(=|$)/.test(args[0])) {
-    const flag = args.shift()
-    lead.push(flag)
-    if (!flag.includes('=') && args.length > 0) lead.push(args.shift())
+  const {normalizeArgv, errorText, ROOT_USAGE} = await import('../dist/cli/argv.js')
+  const n = normalizeArgv(process.argv.slice(2))
+  if ('error' in n) {
+    const {exitCodeFor} = await import('../dist/cli/exit-codes.js')
+    process.stderr.write(errorText(n.error, ROOT_USAGE))
+    process.exit(exitCodeFor('usage'))
   }
-  if (lead.length > 0 && args.length > 0) process.argv.splice(2, Infinity, args[0], ...lead, ...args.slice(1))
+  process.argv.splice(2, Infinity, ...n.argv)
 }
 
 function freshBundle() {
@@ -42,6 +42,7 @@ if (freshBundle()) {
   oclif.settings.enableAutoTranspile = false
   const pjson = JSON.parse(fs.readFileSync(`${root}package.json`, 'utf8'))
   pjson.oclif.commands = {strategy: 'explicit', target: './dist/ctrsnap.js', identifier: 'COMMANDS'}
+  pjson.oclif.helpClass = {target: './dist/ctrsnap.js', identifier: 'Help'}
   await oclif.execute({loadOptions: {root, pjson}})
 } else {
   const oclif = await import('@oclif/core')

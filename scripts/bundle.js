@@ -22,6 +22,8 @@ if (commands.length === 0) throw new Error('no compiled commands in dist/command
 const entry = [
   // Named: `export *` of a CommonJS module leaves nothing to import in ESM.
   `export {Config, execute, settings} from '@oclif/core'`,
+  // The help class (package.json oclif.helpClass), against the bundle's own oclif.
+  `export {default as Help} from './dist/cli/help.js'`,
   ...commands.map((f, i) => `import C${i} from './dist/commands/${f}'`),
   `export const COMMANDS = {${commands.map((f, i) => `${JSON.stringify(f.slice(0, -3))}: C${i}`).join(', ')}}`,
 ].join('\n')

@@ -284,11 +284,17 @@ export function indexPage(facts) {
     const aka = c.aliases.length > 0 ? ` Aliases: ${c.aliases.map(a => `\\fB${esc(a)}\\fR`).join(', ')}.` : ''
     lines.push('.TP', `.B ${esc(c.id)}`, `${prose(c.summary)}${aka} See \\fB${BIN}\\-${esc(c.id)}\\fR(1).`)
   }
-  lines.push('.SH OPTIONS', 'These flags are accepted after any command name.')
+  lines.push(
+    '.SH OPTIONS',
+    'These flags are accepted after any command name; \\fB\\-\\-root\\fR and \\fB\\-\\-snapshotter\\fR also before it, as ctr takes its global flags.',
+    "A command pasted from ctr runs too: \\fBctrsnap snapshots \\-\\-snapshotter native ls\\fR is \\fBctrsnap ls \\-\\-snapshotter native\\fR (the \\fBsnapshots\\fR or \\fBsnapshot\\fR prefix is dropped).",
+    'A mistyped command or flag is a usage error that names the closest one.',
+  )
   for (const {flag, users} of globalFlags(commands)) {
     lines.push('.TP', flagLabel(flag), flagText(flag) + (users ? ` Accepted by ${users.map(u => `\\fB${esc(u)}\\fR`).join(', ')}.` : ''))
   }
   lines.push('.TP', '\\fB\\-h\\fR, \\fB\\-\\-help\\fR', 'Print help and exit.')
+  lines.push('.TP', '\\fB\\-v\\fR, \\fB\\-\\-version\\fR', 'Print \\fBctrsnap\\fR \\fIVERSION\\fR and exit (\\fBctrsnap version\\fR prints the longer form).')
   lines.push('.SH ENVIRONMENT')
   for (const e of environment(facts)) lines.push('.TP', `.B ${esc(e.name)}`, prose(e.text))
   lines.push(...exitStatus(facts))

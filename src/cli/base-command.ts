@@ -1,11 +1,13 @@
+import fs from 'node:fs'
 import {Command, Flags, type Interfaces} from '@oclif/core'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
-import {refuseNonUtf8Args} from './argv.js'
+import {refuseNonUtf8Args} from './utf8-args.js'
 import {renderError, type RenderedError} from './exit-codes.js'
 import {InterruptedError} from '../core/errors.js'
 import {exitCodeOfSignal, interrupted, trapInterrupts} from '../core/interrupt.js'
+import {errorText} from './argv.js'
 import {mountLines} from './format/mounts.js'
 import {MAX_MOUNT_DATA, optionBytes} from '../core/mount.js'
 import type {Mount} from '../core/snapshotter.js'
@@ -55,6 +57,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     await super.init()
     refuseNonUtf8Args()
     const ctor = this.ctor as typeof BaseCommand
+    refuseBooleanValues(this.argv, {...(super.ctor as typeof BaseCommand).baseFlags, ...ctor.flags}, ctor.enableJsonFlag)
     const {args, flags, raw} = await this.parse({
       flags: ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
@@ -70,7 +73,24 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected snapshotter(): LocalSnapshotter {
-    return openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    const s = openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    if (this.missingRoot === undefined && !fs.existsSync(this.flags.root)) this.missingRoot = this.flags.root
+    return s
+  }
+
+  /** --root as given, when it did not exist as the command opened it (a mistyped --root reads as empty). */
+  private missingRoot?: string
+
+  /** Once: a root that did not exist and still does not is worth a note, on stderr, whatever stdout says. */
+  private noteMissingRoot(): void {
+    if (this.missingRoot === undefined || fs.existsSync(this.missingRoot)) return
+    process.stderr.write(`ctrsnap: note: root ${this.missingRoot} does not exist\n`)
+    this.missingRoot = undefined
+  }
+
+  /** Where a command looked, for messages that should say so; one place, so more (a namespace) can join. */
+  protected where(): string {
+    return `(root ${this.flags.root}, snapshotter ${this.flags.snapshotter})`
   }
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
@@ -98,6 +118,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
+    this.noteMissingRoot()
     if (BaseCommand.batchLine) {
       this.parsed = true
       throw err
@@ -107,8 +128,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.jsonEnabled()) {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})
     } else {
-      process.stderr.write(`ctrsnap: ${r.message}\n`)
-      if (r.kind === 'usage') process.stderr.write(`usage: ctrsnap ${String((this.ctor as typeof BaseCommand).usage).replace('<%= command.id %>', this.id ?? '')}\n`)
+      const usage = r.kind === 'usage' ? String((this.ctor as typeof BaseCommand).usage).replace('<%= command.id %>', this.id ?? '') : undefined
+      process.stderr.write(errorText(r.message, usage))
     }
     process.exitCode = r.exitCode
     // A failed parse is reported above; oclif would otherwise add a dev-mode "did not parse" warning.
@@ -116,12 +137,29 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   /** A signal that came too late to stop anything still exits as interrupted (a shell stops its script), saying so. */
-  override async finally(err: Error | undefined): Promise<void> {
+  override async finally(err: Error | undefined): Promise<unknown> {
+    this.noteMissingRoot()
     const i = interrupted()
     // In a batch, the batch stops before its next line and says so.
-    if (err || !i || BaseCommand.batchLine) return
-    process.stderr.write(`ctrsnap: ${i.message}, after the command had completed\n`)
-    process.exitCode = exitCodeOfSignal(i.signal)
+    if (!err && i && !BaseCommand.batchLine) {
+      process.stderr.write(errorText(`${i.message}, after the command had completed`))
+      process.exitCode = exitCodeOfSignal(i.signal)
+    }
+    return super.finally(err)
+  }
+}
+
+/**
+ * oclif reads `--recursive=yes` as --recursive and an argument "yes" (to `rm`,
+ * a key to remove): refuse a value given to a flag that takes none.
+ */
+function refuseBooleanValues(argv: readonly string[], flags: Record<string, {type: string; aliases?: string[]}>, json: boolean | undefined): void {
+  const bools = new Set(Object.entries(flags).flatMap(([name, f]) => (f.type === 'boolean' ? [name, ...(f.aliases ?? [])] : [])))
+  if (json) bools.add('json')
+  for (const a of argv) {
+    if (a === '--') return
+    const name = /^--([^=]+)=/.exec(a)?.[1]
+    if (name !== undefined && bools.has(name)) throw Object.assign(new Error(`flag --${name} takes no value`), {oclif: {exit: 2}})
   }
 }
 

@@ -1,5 +1,6 @@
 import {InterruptedError, SnapshotError, type ErrorKind} from '../core/errors.js'
 import {exitCodeOfSignal} from '../core/interrupt.js'
+import {didYouMean} from './suggest.js'
 
 /**
  * The one table from error class to exit code. README and man pages are
@@ -54,28 +55,71 @@ export function renderError(err: unknown): RenderedError {
   return {kind: 'internal', exitCode: exitCodeFor('internal'), message: oneLine(message)}
 }
 
+/**
+ * oclif's parse errors in ctrsnap's voice: one lower-case line that names the
+ * flag or argument. Every phrasing oclif's parser and validator produce is
+ * rewritten here (test/cli/parse-errors.test.ts drives every command's flags
+ * into each of them); anything unforeseen still comes out as one lower-case line.
+ */
 function parseMessage(e: ParseErrorShape): string {
   switch (e.constructor.name) {
     case 'RequiredArgsError':
       return `missing argument ${(e.args as {name: string}[]).map(a => a.name.toUpperCase()).join(' ')}`
     case 'UnexpectedArgsError':
       return `unexpected argument${(e.args ?? []).length > 1 ? 's' : ''}: ${(e.args as unknown[]).join(' ')}`
-    case 'NonExistentFlagsError':
-      return `unknown flag${(e.flags ?? []).length > 1 ? 's' : ''}: ${(e.flags ?? []).join(' ')}`
+    case 'NonExistentFlagsError': {
+      const given = e.flags ?? []
+      const hint = given.length === 1 ? didYouMean(given[0]!.replace(/=.*/, ''), flagWords(e)) : ''
+      return `unknown flag${given.length > 1 ? 's' : ''}: ${given.join(' ')}${hint}`
+    }
     case 'FailedFlagValidationError':
     case 'ViolatedFlagConstraintError': {
-      const reasons = (e as unknown as {failed?: {reason?: string}[]}).failed?.map(f => f.reason).filter(Boolean) ?? []
-      if (reasons.length > 0) return oneLine(reasons.join('; '))
+      const reasons = (e as unknown as {failed?: {reason?: string}[]}).failed?.map(f => f.reason).filter((r): r is string => Boolean(r)) ?? []
+      if (reasons.length > 0) return oneLine([...new Set(reasons.map(ourWords))].join('; '))
     }
     // falls through
     default: {
       // A flag value oclif's own parser refused: "Parsing --jobs \n\tExpected an integer ...".
       const parsing = /^Parsing (--\S+)\s*\n\s*(.+)/.exec(e.message)
-      if (parsing) return oneLine(`${parsing[1]}: ${parsing[2]!.charAt(0).toLowerCase()}${parsing[2]!.slice(1)}`)
+      if (parsing) return oneLine(`${parsing[1]}: ${lowerFirst(parsing[2]!)}`)
       // oclif's messages may span lines ("See more help with --help"): keep the first meaningful one.
-      return oneLine(e.message.split('\n').filter(l => l.trim() && !l.includes('--help') && !/following errors? occurred/.test(l))[0] ?? e.message)
+      return ourWords(oneLine(e.message.split('\n').filter(l => l.trim() && !l.includes('--help') && !/following errors? occurred/.test(l))[0] ?? e.message))
     }
   }
+}
+
+/** oclif's sentences, each as ctrsnap says it. */
+const REWRITES: [RegExp, (...m: string[]) => string][] = [
+  [/^Flag (--\S+) expects a value$/, f => `flag ${f} needs a value`],
+  [/^Flag (--\S+) expects one of these values: (.*)$/, (f, o) => `flag ${f} needs a value: one of ${o}`],
+  [/^Expected (--[^=\s]+)=(.*) to be one of: (.*)$/s, (f, v, o) => `invalid value ${JSON.stringify(v)} for ${f}: expected one of ${o}`],
+  [/^Expected (.*) to be one of: (.*)$/s, (v, o) => `invalid argument ${JSON.stringify(v)}: expected one of ${o}`],
+  [/^All of the following must be provided when using (--\S+): (.*)$/, (f, o) => `${f} needs ${o.split(', ').join(' and ')}`],
+  [/^One of the following must be provided when using (--\S+): (.*)$/, (f, o) => `${f} needs one of ${o}`],
+  [/^(--[^=\s]+)(?:=\S*)? cannot also be provided when using (--\S+)$/, (a, b) => `${b} and ${a} cannot be used together`],
+  [/^Only the following can be provided when using (--\S+): (.*)$/, (f, o) => `${f} can only be used with ${o}`],
+  [/^Exactly one of the following must be provided: (.*)$/, o => `exactly one of ${o} is needed`],
+  [/^At least one of the following must be provided: (.*)$/, o => `at least one of ${o} is needed`],
+]
+
+function ourWords(reason: string): string {
+  for (const [re, say] of REWRITES) {
+    const m = re.exec(reason)
+    if (m) return say(...m.slice(1))
+  }
+  return lowerFirst(reason)
+}
+
+function lowerFirst(s: string): string {
+  return /^[A-Z][a-z]/.test(s) ? s.charAt(0).toLowerCase() + s.slice(1) : s
+}
+
+/** The flags (long and short forms) of the command whose parse failed. */
+function flagWords(e: ParseErrorShape): string[] {
+  const flags = (e.parse as {input?: {flags?: Record<string, {char?: string; hidden?: boolean}>}} | undefined)?.input?.flags ?? {}
+  return Object.entries(flags)
+    .filter(([, f]) => !f.hidden)
+    .flatMap(([name, f]) => [`--${name}`, ...(f.char ? [`-${f.char}`] : [])])
 }
 
 function oneLine(s: string): string {

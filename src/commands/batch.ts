@@ -1,7 +1,9 @@
 import fs from 'node:fs'
 import {Args, Flags, type Command, type Config} from '@oclif/core'
 import {BaseCommand, renderFailure} from '../cli/base-command.js'
-import {inputLines, liftGlobals, notUtf8, type GlobalFlag} from '../cli/batch/input.js'
+import {errorText, normalizeArgv} from '../cli/argv.js'
+import {inputLines, notUtf8} from '../cli/batch/input.js'
+import {unknownCommand} from '../cli/not-found-hook.js'
 import {LineSyntaxError, shellWords} from '../cli/batch/words.js'
 import type {RenderedError} from '../cli/exit-codes.js'
 import {InvalidArgumentError} from '../core/errors.js'
@@ -51,7 +53,7 @@ Each line's writes are persisted before the next line runs, as separate commands
 
   async run(): Promise<void> {
     const json = this.jsonEnabled()
-    const globals = this.globals()
+    this.shareGlobals()
     let first: Failure | undefined
 
     const runLines = async () => {
@@ -65,7 +67,7 @@ Each line's writes are persisted before the next line runs, as separate commands
         }
       }
       for await (const {n, text} of inputLines(input)) {
-        const done = await this.runLine(n, text, globals, json)
+        const done = await this.runLine(n, text, json)
         if (done === 'skip') continue
         if (done !== 'ok') {
           first ??= done
@@ -87,17 +89,16 @@ Each line's writes are persisted before the next line runs, as separate commands
     if (first) process.exitCode = first.error.exitCode
   }
 
-  /** The global flags (--root, --snapshotter, ...) and their values: handed to every line through their environment variables, which a line's own flags override. */
-  private globals(): GlobalFlag[] {
-    const base = (this.ctor as typeof BaseCommand).baseFlags as Record<string, {char?: string; type: string; env?: string}>
+  /** The global flags (--root, --snapshotter, ...) given to batch: handed to every line through their environment variables, which a line's own flags override. */
+  private shareGlobals(): void {
+    const base = (this.ctor as typeof BaseCommand).baseFlags as Record<string, {env?: string}>
     const flags = this.flags as Record<string, unknown>
     for (const [name, f] of Object.entries(base)) {
       if (f.env !== undefined && flags[name] !== undefined) process.env[f.env] = String(flags[name])
     }
-    return Object.entries(base).map(([name, f]) => ({name, char: f.char, takesValue: f.type === 'option'}))
   }
 
-  private async runLine(n: number, text: string | undefined, globals: GlobalFlag[], json: boolean): Promise<'ok' | 'skip' | Failure> {
+  private async runLine(n: number, text: string | undefined, json: boolean): Promise<'ok' | 'skip' | Failure> {
     let words: string[]
     let cmd: typeof Command | undefined
     const report = (body: Record<string, unknown>) => {
@@ -112,11 +113,16 @@ Each line's writes are persisted before the next line runs, as separate commands
     }
     try {
       if (text === undefined) throw notUtf8()
-      words = liftGlobals(shellWords(text), globals)
+      words = shellWords(text)
       if (words.length === 0) return 'skip'
+      // The command line's own forms: leading global flags, a pasted `snapshots` prefix.
+      const normal = normalizeArgv(words)
+      if ('error' in normal) throw new LineSyntaxError(normal.error)
+      words = normal.argv
+      if (words.length === 0) throw new LineSyntaxError('no command')
       const [id, ...argv] = words as [string, ...string[]]
       const found = this.config.findCommand(id)
-      if (!found || REFUSED.has(found.id)) throw new LineSyntaxError(found ? `${found.id} cannot run in a batch` : `unknown command "${id}"`)
+      if (!found || REFUSED.has(found.id)) throw new LineSyntaxError(found ? `${found.id} cannot run in a batch` : unknownCommand(id, this.config))
       if (this.flags.atomic && NOT_ATOMIC.has(found.id)) throw new LineSyntaxError(`${found.id} cannot be undone, so it cannot run in an --atomic batch`)
       cmd = await found.load()
       // Results as JSON values: the command's --json, where it has one.
@@ -136,6 +142,6 @@ Each line's writes are persisted before the next line runs, as separate commands
   }
 
   private printFailure(f: Failure): void {
-    process.stderr.write(`ctrsnap: line ${f.n}: ${f.error.message}\n${f.usage ? `usage: ctrsnap ${f.usage}\n` : ''}`)
+    process.stderr.write(errorText(`line ${f.n}: ${f.error.message}`, f.usage))
   }
 }

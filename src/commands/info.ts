@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {ctrInfo, goJson} from '../cli/format/json.js'
 import {infoJson} from '../cli/format/machine.js'
+import {isKind, NotFoundError} from '../core/errors.js'
 
 export default class Info extends BaseCommand<typeof Info> {
   static override summary = 'Show a snapshot as JSON.'
@@ -12,7 +13,12 @@ export default class Info extends BaseCommand<typeof Info> {
   static override args = {key: Args.string({required: true, description: 'Snapshot to show.'})}
 
   async run(): Promise<void> {
-    const info = await this.snapshotter().stat(this.args.key)
+    const info = await this.snapshotter()
+      .stat(this.args.key)
+      .catch((err: unknown) => {
+        // Name where it was looked for: a missing key is often a wrong --root or --snapshotter.
+        throw isKind(err, 'not-found') ? new NotFoundError(`${(err as Error).message} ${this.where()}`) : err
+      })
     if (this.jsonEnabled()) this.json(infoJson(info))
     else this.out(goJson(ctrInfo(info)) + '\n')
   }

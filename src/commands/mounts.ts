@@ -3,8 +3,9 @@ import {BaseCommand} from '../cli/base-command.js'
 import {mountJson} from '../cli/format/machine.js'
 
 export default class Mounts extends BaseCommand<typeof Mounts> {
+  // ctr's own aliases: a pasted `ctr snapshots mount T K` prints, as ctr's does; mounting takes --mount.
   static override aliases = ['m', 'mount']
-  static override summary = 'Print the mount commands of an active snapshot or a view.'
+  static override summary = 'Print the mount commands of an active snapshot or a view (--mount also mounts it).'
   static override description = `Prints \`mount -t TYPE SOURCE TARGET -o OPTIONS\` lines for TARGET; with --mount, also performs the mount and records it. A TARGET inside the root's stores (ROOT/overlayfs, ROOT/native), or one that would hide them (a store, ROOT or any of its ancestors), is refused.`
   static override usage = '<%= command.id %> [--mount] [--json] TARGET KEY'
   static override flags = {

@@ -7,10 +7,11 @@ import {openImage} from '../core/image/source.js'
 import {MAX_CONCURRENT, unpackImage} from '../core/image/unpack.js'
 import {stageLayer} from '../core/layer/apply.js'
 import {interruption} from '../core/interrupt.js'
+import {FailedPreconditionError} from '../core/errors.js'
 
 export default class Unpack extends BaseCommand<typeof Unpack> {
   static override summary = 'Unpack an image from disk into a chain of committed snapshots named by chainID.'
-  static override description = `SOURCE is an OCI image layout directory (DIR, DIR:TAG by org.opencontainers.image.ref.name, DIR@sha256:... by manifest digest), an OCI archive (a tar of such a layout), a docker save archive (FILE:REPO:TAG picks by RepoTags), or - to read either archive from stdin. Image indexes, also nested, are resolved by --platform (default: the host's).
+  static override description = `SOURCE is an OCI image layout directory (DIR, DIR:TAG by org.opencontainers.image.ref.name, DIR@sha256:... by manifest digest), an OCI archive (a tar of such a layout), a docker save archive (FILE:REPO:TAG picks by RepoTags), or - to read either archive from stdin. Names compare as docker normalises them: FILE:example/app:v1 finds docker.io/example/app:v1, FILE:busybox finds docker.io/library/busybox:latest. Needs root (layers set file owners and device nodes). Image indexes, also nested, are resolved by --platform (default: the host's).
 
 Each layer becomes the committed snapshot named by its chainID, on the previous layer's, labelled ctrsnap.io/uncompressed=<diffID> and ctrsnap.io/digest=<blob digest>. Layers already unpacked are reused. Blob digests and sizes are checked against the manifest and uncompressed digests against the config's diff_ids while the layer streams; on any failure the snapshots this run made are removed.
 
@@ -34,6 +35,8 @@ Prints the top chainID on stdout (parent=$(ctrsnap unpack img.tar) works); progr
   }
 
   async run(): Promise<void> {
+    // Layers carry owners, modes and device nodes that only root can set: say so before reading anything.
+    if (process.getuid?.() !== 0) throw new FailedPreconditionError('unpack needs root: image layers set file owners and device nodes; run it as root')
     const sn = this.snapshotter()
     const platform = this.flags.platform === undefined ? hostPlatform() : parsePlatform(this.flags.platform)
     const image = await openImage(this.args.source, {platform, explicit: this.flags.platform !== undefined, tempDir: () => makeTempDir(sn.root)})

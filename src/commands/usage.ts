@@ -13,7 +13,8 @@ export default class Usage extends BaseCommand<typeof Usage> {
   static override examples = ['<%= config.bin %> usage', '<%= config.bin %> usage -b base work']
   static override args = {key: Args.string({required: false, description: 'Snapshots to measure (default: all).'})}
   static override flags = {
-    b: Flags.boolean({char: 'b', summary: 'Show sizes in bytes.', default: false}),
+    // ctr's flag is `b`, which its CLI library also takes as `--b`: keep that for pasted ctr commands.
+    bytes: Flags.boolean({char: 'b', aliases: ['b'], summary: 'Show sizes in bytes.', default: false}),
     total: Flags.boolean({summary: 'Add a TOTAL row summing the listed snapshots (each layer once).', default: false}),
   }
 
@@ -21,7 +22,7 @@ export default class Usage extends BaseCommand<typeof Usage> {
     const rows = await this.snapshotter().usages(this.positional.length > 0 ? this.positional : undefined)
     const total = this.flags.total ? sumOnce(rows) : undefined
     if (this.jsonEnabled()) return this.json([...rows.map(([k, u]) => usageJson(k, u)), ...(total ? [usageTotalJson(total)] : [])])
-    const size = this.flags.b ? (n: number) => String(n) : humanSize
+    const size = this.flags.bytes ? (n: number) => String(n) : humanSize
     const line = (k: string, u: UsageT): string[] => [k, size(u.size), String(u.inodes)]
     this.out(tabwriter([['KEY', 'SIZE', 'INODES'], ...rows.map(([k, u]) => line(k, u)), ...(total ? [line('TOTAL', total)] : [])]))
   }

@@ -19,7 +19,8 @@ import type {Info} from './snapshotter.js'
  * and `~=` see an absent label as "", `parent` is present even when empty.
  * Where containerd would silently match nothing, we refuse instead: an
  * unknown field, a subfield of name/parent/kind, a bare `labels`, a kind that
- * does not exist (ctr prints "Active", the filter wants "active"), a regular
+ * does not exist (kinds match in any case: ctr prints "Active", containerd's
+ * filter wants "active"), a regular
  * expression that does not compile. Whitespace around tokens is allowed.
  */
 
@@ -163,11 +164,13 @@ function selector(s: Scanner): Selector {
     value = s.run(isValueChar)
   }
 
-  const sel: Selector = {fieldpath, operator: op, value}
-  if (fieldpath[0] === 'kind' && op !== '~=' && !(KINDS as readonly string[]).includes(value)) {
+  // Kinds in any case: the table prints `Active`, containerd's filter wants `active`.
+  const kind = fieldpath[0] === 'kind'
+  const sel: Selector = {fieldpath, operator: op, value: kind && op !== '~=' ? value.toLowerCase() : value}
+  if (kind && op !== '~=' && !(KINDS as readonly string[]).includes(sel.value)) {
     s.fail(valueAt, `unknown kind ${JSON.stringify(value)} (kinds are ${KINDS.join(', ')})`)
   }
-  if (op === '~=') sel.re = compileRegexp(s, value, valueAt)
+  if (op === '~=') sel.re = compileRegexp(s, value, valueAt, kind ? 'i' : '')
   return sel
 }
 
@@ -196,10 +199,10 @@ function describe(c: string | undefined): string {
  * Go's RE2 syntax mostly reads the same in JavaScript; a leading (?flags)
  * group, common in Go, becomes JavaScript flags.
  */
-function compileRegexp(s: Scanner, source: string, at: number): RegExp {
+function compileRegexp(s: Scanner, source: string, at: number, extra: string): RegExp {
   const m = /^\(\?([ims]+)\)/.exec(source)
   try {
-    return m ? new RegExp(source.slice(m[0].length), m[1]!) : new RegExp(source)
+    return m ? new RegExp(source.slice(m[0].length), [...new Set(m[1]! + extra)].join('')) : new RegExp(source, extra)
   } catch (err) {
     return s.fail(at, `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`)
   }

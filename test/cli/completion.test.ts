@@ -102,6 +102,16 @@ describe('bash completion', () => {
     expect(await bashComplete(['rm', ''], {CTRSNAP_ROOT: other.dir, CTRSNAP_SNAPSHOTTER: 'native'})).toEqual(['elsewhere'])
   })
 
+  it('takes --root/--snapshotter before the command and ctr\'s snapshots prefix, as the README advertises', async () => {
+    expect(await bashComplete(['--root', other.dir, '--snapshotter', 'native', 'rm', ''])).toEqual(['elsewhere'])
+    expect(await bashComplete([`--root=${other.dir}`, 'snapshots', '--snapshotter=native', 'rm', ''])).toEqual(['elsewhere'])
+    expect(await bashComplete(['snapshot', 'rm', 'w'])).toEqual(['wide\\ open', 'work'])
+    expect(await bashComplete(['--snapshotter', 'n'])).toEqual(['native'])
+    expect(await bashComplete(['--root', 'mnt'])).toEqual(['mnt-dir'])
+    expect(await bashComplete(['--root', other.dir, 'pr'])).toEqual(['prepare'])
+    expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--root', '--snapshotter', '--version', '-h', '-v'])
+  })
+
   it('completes the shells of completion itself', async () => {
     expect(await bashComplete(['completion', ''])).toEqual(['bash', 'zsh'])
   })
@@ -173,6 +183,7 @@ describe('zsh completion', () => {
       ['ctrsnap tree --format=d', 'ctrsnap tree --format=dot '],
       ['ctrsnap prepare x ', 'ctrsnap prepare x base '],
       [`ctrsnap rm --root=${other.dir} --snapshotter native `, `--snapshotter native elsewhere `],
+      [`ctrsnap --root ${other.dir} --snapshotter native rm `, `native rm elsewhere `],
     ]
     expect(await zshInteractive(cases)).toEqual(cases.map(([input]) => `ok ${input}`))
   }, 300_000)
@@ -191,5 +202,7 @@ describe('zsh completion', () => {
     expect(await zshComplete(['view', 'new', ''])).toEqual(['base'])
     expect(await zshComplete(['rm', '--root', other.dir, '--snapshotter', 'native', ''])).toEqual(['elsewhere'])
     expect(await zshComplete(['unmount', ''])).toEqual(['<files -/>'])
+    expect(await zshComplete(['--root', other.dir, '--snapshotter', 'native', 'rm', ''])).toEqual(['elsewhere'])
+    expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
   })
 })

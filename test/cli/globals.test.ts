@@ -23,13 +23,14 @@ describe('global behaviour: root, snapshotter, errors', () => {
     expect(['usage', 'not-found', 'already-exists', 'failed-precondition', 'invalid-argument'].map(k => exitCodeFor(k as never))).toEqual([2, 3, 4, 5, 6])
   })
 
-  it('read commands on a missing root print empty output and create nothing', async () => {
+  it('read commands on a missing root print empty output, a note on stderr, and create nothing', async () => {
+    const note = `ctrsnap: note: root ${root} does not exist\n`
     for (const snapshotter of ['overlayfs', 'native']) {
       const o = {root, snapshotter}
-      expect(await ctrsnap(['ls'], o)).toEqual({stdout: 'KEY PARENT KIND \n', stderr: '', exitCode: 0})
-      expect(await ctrsnap(['tree'], o)).toEqual({stdout: '', stderr: '', exitCode: 0})
-      expect(await ctrsnap(['usage'], o)).toEqual({stdout: 'KEY SIZE INODES \n', stderr: '', exitCode: 0})
-      expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: 'ctrsnap: snapshot "x" does not exist\n', exitCode: exitCodeFor('not-found')})
+      expect(await ctrsnap(['ls'], o)).toEqual({stdout: 'KEY PARENT KIND \n', stderr: note, exitCode: 0})
+      expect(await ctrsnap(['tree'], o)).toEqual({stdout: '', stderr: note, exitCode: 0})
+      expect(await ctrsnap(['usage'], o)).toEqual({stdout: 'KEY SIZE INODES \n', stderr: note, exitCode: 0})
+      expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: `${note}ctrsnap: snapshot "x" does not exist (root ${root}, snapshotter ${snapshotter})\n`, exitCode: exitCodeFor('not-found')})
     }
     expect(fs.readdirSync(tmp.dir)).toEqual([])
   })
@@ -85,19 +86,19 @@ describe('global behaviour: root, snapshotter, errors', () => {
 
   it('no stack trace unless DEBUG=1', async () => {
     const plain = await ctrsnap(['info', 'nope'], {root})
-    expect(plain.stderr).toBe('ctrsnap: snapshot "nope" does not exist\n')
+    expect(plain.stderr).toBe(`ctrsnap: note: root ${root} does not exist\nctrsnap: snapshot "nope" does not exist (root ${root}, snapshotter overlayfs)\n`)
     const debug = await execa('node', [BIN, 'info', 'nope'], {env: {CTRSNAP_ROOT: root, DEBUG: '1'}, reject: false})
     expect(debug.exitCode).toBe(exitCodeFor('not-found'))
     expect(debug.stdout).toBe('')
     expect(debug.stderr).toMatch(/\n\s+at /)
-    expect(debug.stderr).toMatch(/ctrsnap: snapshot "nope" does not exist$/)
+    expect(debug.stderr).toMatch(/ctrsnap: snapshot "nope" does not exist \(root [^)]+\)$/)
   })
 
   it('--json keeps the exit code and prints the error as JSON on stdout, nothing on stderr', async () => {
     const r = await ctrsnap(['info', '--json', 'missing'], {root})
     expect(r.exitCode).toBe(exitCodeFor('not-found'))
-    expect(r.stderr).toBe('')
-    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: 'snapshot "missing" does not exist', exitCode: exitCodeFor('not-found')}})
+    expect(r.stderr).toBe(`ctrsnap: note: root ${root} does not exist\n`)
+    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "missing" does not exist (root ${root}, snapshotter overlayfs)`, exitCode: exitCodeFor('not-found')}})
     const usage = await ctrsnap(['info', '--json'], {root, env: AS_USER})
     expect(usage.exitCode).toBe(USAGE)
     expect(JSON.parse(usage.stdout).error).toMatchObject({kind: 'usage', exitCode: USAGE})

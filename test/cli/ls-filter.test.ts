@@ -34,6 +34,8 @@ describe.each(['overlayfs', 'native'])('ls --filter, -q (%s)', snapshotter => {
   it('keeps ctr\'s table for the matching rows', async () => {
     expect(await ls('--filter', 'kind==active')).toBe('KEY   PARENT KIND   \ntmp-1 base   Active \nwork  app    Active \n')
     expect(await ls('--filter', 'name==nothing')).toBe('KEY PARENT KIND \n')
+    // The kind as the table prints it: any case matches.
+    expect(await ls('--filter', 'kind==Active')).toBe(await ls('--filter', 'kind==active'))
   })
 
   it('ANDs selectors within a filter and ORs repeated filters', async () => {
@@ -57,7 +59,7 @@ describe.each(['overlayfs', 'native'])('ls --filter, -q (%s)', snapshotter => {
   it.each([
     ['kind=active', 'invalid filter "kind=active": expected an operator (==, != or ~=), found "=" at position 5'],
     ['parent==base,', 'invalid filter "parent==base,": expected a field (name, parent, kind or labels.KEY), found end of filter at position 14'],
-    ['kind==Active', 'invalid filter "kind==Active": unknown kind "Active" (kinds are active, view, committed) at position 7'],
+    ['kind==Running', 'invalid filter "kind==Running": unknown kind "Running" (kinds are active, view, committed) at position 7'],
     ['labels.a/b', 'invalid filter "labels.a/b": expected an operator (==, != or ~=), found "/" at position 9'],
   ])('refuses %j: one line, exit 6, nothing on stdout', async (expr, message) => {
     const r = await ctrsnap(['ls', '--filter', 'kind==view', '--filter', expr], o())

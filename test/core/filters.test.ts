@@ -23,6 +23,9 @@ const GOOD: [string[], string[]][] = [
   [['kind==active'], ['work', 'work-2']],
   [['kind==committed'], ['base', 'app']],
   [['kind==view'], ['ro']],
+  [['kind==Active'], ['work', 'work-2']], // any case: the table prints Active
+  [['kind!=COMMITTED'], ['work', 'work-2', 'ro']],
+  [['kind~=^Act'], ['work', 'work-2']],
   [['kind!=active'], ['base', 'app', 'ro']],
   [['parent==app'], ['work', 'ro']],
   [['parent==base,kind==active'], ['work-2']],
@@ -93,7 +96,7 @@ const BAD: [string, string][] = [
   ['name=="\\/"', 'invalid escape \\/ at position 8'],
   ['nmae==x', 'unknown field "nmae" (fields: name, parent, kind or labels.KEY) at position 1'],
   ['name.first==x', 'name has no subfields at position 1'],
-  ['kind==Active', 'unknown kind "Active" (kinds are active, view, committed) at position 7'],
+  ['kind==Running', 'unknown kind "Running" (kinds are active, view, committed) at position 7'],
   ['kind!=running', 'unknown kind "running"'],
   ['name~=(', 'invalid regular expression: /(/: Unterminated group at position 7'],
   ['name==a b', 'unexpected "b" (selectors are separated by commas) at position 9'],

@@ -67,7 +67,9 @@ describe('store format', () => {
     for (const [args, code] of cases) {
       const r = await ctrsnap(args, {root: missing})
       expect(r.exitCode, args.join(' ')).toBe(code)
-      expect(r.stderr, args.join(' ')).toBe(code === 0 ? '' : 'ctrsnap: snapshot "x" does not exist\n')
+      // A note says the root is missing; info names where it looked.
+      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs)` : ''
+      expect(r.stderr, args.join(' ')).toBe(`ctrsnap: note: root ${missing} does not exist\n${code === 0 ? '' : `ctrsnap: snapshot "x" does not exist${where}\n`}`)
     }
     expect(fs.existsSync(missing)).toBe(false)
   })

@@ -48,6 +48,7 @@ describe('--help', () => {
   it('ctrsnap --help lists every command', async () => {
     const r = await ctrsnap(['--help'])
     expect(r.exitCode).toBe(0)
-    for (const c of commands) expect(r.stdout, c.id).toMatch(new RegExp(`^  ${c.id} `, 'm'))
+    // One row per command, its aliases on it as ctr prints "list, ls".
+    for (const c of commands) expect(r.stdout, c.id).toMatch(new RegExp(`^  ${[c.id, ...c.aliases].join(', ')} `, 'm'))
   })
 })

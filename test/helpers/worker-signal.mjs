@@ -5,7 +5,7 @@
 //   SIGNAL POINT ARGS...
 //   POINT: spawn:CMD  right after ctrsnap starts the program CMD (cp, tar); how
 //                     that program ended is logged on stderr as `[worker] CMD ended by X`
-//          rm:N       right after the Nth removal (fs.rmSync) of a path under snapshots/
+//          rm:N       right after the Nth removal of a directory directly under snapshots/ (its final rmdir)
 //
 // The exit code is the CLI's; 3 if the point was never reached (the test must fail then).
 import childProcess from 'node:child_process'
@@ -34,11 +34,11 @@ if (what === 'spawn') {
     return child
   }
 } else if (what === 'rm') {
-  const rmSync = fs.rmSync
+  const rmdirSync = fs.rmdirSync
   let n = 0
-  fs.rmSync = (p, ...rest) => {
-    rmSync(p, ...rest)
-    if (String(p).includes('/snapshots/') && ++n === Number(arg)) hit()
+  fs.rmdirSync = (p, ...rest) => {
+    rmdirSync(p, ...rest)
+    if (/\/snapshots\/[^/]+$/.test(String(p)) && ++n === Number(arg)) hit()
   }
 } else {
   throw new Error(`unknown point ${point}`)

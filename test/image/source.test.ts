@@ -69,6 +69,21 @@ describe('image sources', () => {
     await expect(open(`${dir}@sha256:${'0'.repeat(64)}`)).rejects.toThrow(/no manifest or index sha256:0{64}/)
   })
 
+  it('finds an image by the short or the full name of its reference, normalised as docker does', async () => {
+    const a = img1()
+    const b = buildImage([{entries: [{name: 'y', content: 'Y'}]}])
+    const save = path.join(tmp.dir, 'full.tar')
+    fs.writeFileSync(save, archive(dockerSaveFiles([{image: a, tags: ['docker.io/example/app:v1']}, {image: b, tags: ['busybox:latest']}])))
+    const diffIds = async (spec: string): Promise<string[]> => (await open(spec)).layers.map(l => l.diffId)
+    expect(await diffIds(`${save}:example/app:v1`)).toEqual(a.layers.map(l => l.diffId))
+    for (const name of ['busybox', 'library/busybox', 'docker.io/library/busybox:latest', 'index.docker.io/library/busybox']) {
+      expect(await diffIds(`${save}:${name}`), name).toEqual(b.layers.map(l => l.diffId))
+    }
+    await expect(open(`${save}:example/app:v2`)).rejects.toThrow(/no image tagged "example\/app:v2"/)
+    const dir = writeFiles(path.join(tmp.dir, 'layout'), ociLayoutFiles([{image: a, tag: 'docker.io/example/app:v1'}, {image: b, tag: 'b'}]))
+    expect((await open(`${dir}:example/app:v1`)).manifestDigest).toBe(a.manifestDigest)
+  })
+
   it('reads an OCI archive and the same archive from stdin', async () => {
     const img = img1()
     const file = path.join(tmp.dir, 'img.tar')

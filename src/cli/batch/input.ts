@@ -34,30 +34,3 @@ export async function* inputLines(input: AsyncIterable<Buffer | string>): AsyncG
 }
 
 export const notUtf8 = () => new InvalidArgumentError('the line is not valid UTF-8: ctrsnap takes keys, labels and paths as UTF-8 text')
-
-export interface GlobalFlag {
-  name: string
-  char?: string
-  takesValue: boolean
-}
-
-/**
- * ctr's order, `--snapshotter native ls`, as bin/run.js accepts it on the
- * command line: global flags before the command are moved after it, where
- * oclif parses them.
- */
-export function liftGlobals(words: readonly string[], globals: readonly GlobalFlag[]): string[] {
-  const lead: string[] = []
-  let i = 0
-  for (; i < words.length; i++) {
-    const w = words[i]!
-    const long = /^--([^=]+)(=|$)/.exec(w)
-    const flag = long ? globals.find(g => g.name === long[1]) : globals.find(g => g.char !== undefined && (w === `-${g.char}` || (g.takesValue && w.startsWith(`-${g.char}`) && w.length > 2)))
-    if (!flag) break
-    lead.push(w)
-    const inline = long ? long[2] === '=' : w.length > 2
-    if (flag.takesValue && !inline && i + 1 < words.length) lead.push(words[++i]!)
-  }
-  if (lead.length === 0 || i >= words.length) return [...words]
-  return [words[i]!, ...lead, ...words.slice(i + 1)]
-}

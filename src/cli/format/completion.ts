@@ -5,6 +5,8 @@
  * line (and the environment's CTRSNAP_ROOT/CTRSNAP_SNAPSHOTTER otherwise).
  */
 
+import {CTR_PREFIXES, LEADING_FLAGS} from '../argv.js'
+
 export type ValueKind = 'dir' | 'file' | 'filter' | 'none'
 
 export interface CompletionFlag {
@@ -32,6 +34,7 @@ export interface CompletionCommand {
 const ANY: Positional = {type: 'snapshot', filters: []}
 const COMMITTED: Positional = {type: 'snapshot', filters: ['kind==committed']}
 const NONE: Positional = {type: 'none'}
+const MOUNTABLE: Positional = {type: 'snapshot', filters: ['kind==active', 'kind==view']}
 
 /** Which positional arguments name existing snapshots, and of what kind; everything else completes to nothing. */
 export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Positional}> = {
@@ -39,7 +42,7 @@ export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Posi
   diff: {positionals: [ANY, COMMITTED]},
   info: {positionals: [ANY]},
   label: {positionals: [ANY]},
-  mounts: {positionals: [{type: 'dir'}, {type: 'snapshot', filters: ['kind==active', 'kind==view']}]},
+  mounts: {positionals: [{type: 'dir'}, MOUNTABLE]},
   prepare: {positionals: [NONE, COMMITTED]},
   view: {positionals: [NONE, COMMITTED]},
   rm: {positionals: [], rest: ANY},
@@ -54,6 +57,9 @@ export const FLAG_VALUES: Record<string, ValueKind> = {root: 'dir', target: 'dir
 /** Starting points offered for --filter. */
 export const FILTER_HINTS = ['kind==active', 'kind==view', 'kind==committed', 'name==', 'name~=', 'parent==', 'labels.']
 
+/** What ctrsnap takes in place of a command. */
+const TOP_FLAGS: [string, string][] = [['--help', 'show help'], ['-h', 'show help'], ['--version', 'show the version'], ['-v', 'show the version']]
+
 /** Single-quote for both shells. */
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`
 
@@ -65,6 +71,11 @@ function positionalSpec(p: Positional): string {
   if (p.type === 'snapshot') return `snapshot${p.filters.map(f => ` --filter ${f}`).join('')}`
   if (p.type === 'options') return `options ${p.values.join(' ')}`
   return p.type
+}
+
+/** The flags that may stand before the command (src/cli/argv.ts), as the commands define them. */
+function leadingFlags(cmds: readonly CompletionCommand[]): CompletionFlag[] {
+  return LEADING_FLAGS.flatMap(name => cmds.flatMap(c => c.flags).find(f => f.long === name) ?? [])
 }
 
 /** `case` arms shared by both scripts: their syntax is the same in bash and zsh. */
@@ -81,8 +92,10 @@ function prefixes(bin: string): {fn: string; v: string} {
 function sharedFunctions(bin: string, cmds: readonly CompletionCommand[]): string {
   const {fn, v} = prefixes(bin)
   const canon = caseArms(cmds, c => `printf '%s\\n' ${q(c.id)}`)
-  const flags = caseArms(cmds, c => `printf '%s\\n' ${q(c.flags.flatMap(f => flagWords(f).map(w => w + (f.takesValue ? '=' : ''))).join(' '))}`)
-  const valueArms = cmds
+  const flagList = (fs: readonly CompletionFlag[]): string => q(fs.flatMap(f => flagWords(f).map(w => w + (f.takesValue ? '=' : ''))).join(' '))
+  // Before the command (the '' arm): the flags that may lead, as in `ctrsnap --root DIR rm`.
+  const flags = [`    '') printf '%s\\n' ${flagList(leadingFlags(cmds))} ;;`, caseArms(cmds, c => `printf '%s\\n' ${flagList(c.flags)}`)].join('\n')
+  const valueArms = [{id: '', flags: leadingFlags(cmds)}, ...cmds]
     .flatMap(c =>
       c.flags
         .filter(f => f.takesValue)
@@ -174,6 +187,8 @@ ${fn}_scan() {
         [[ $flags == *" $name= "* ]] && ${v}_expect=$name
       fi
     elif [[ -z $${v}_cmd ]]; then
+      # ctr's prefix, as in a pasted \`ctr snapshots ls\`.
+      case $w in ${CTR_PREFIXES.join('|')}) continue ;; esac
       ${v}_cmd=$(${fn}_cmd "$w")
       [[ -z $${v}_cmd ]] && ${v}_cmd=-
     else
@@ -211,7 +226,7 @@ ${fn}() {
   if [[ -n $${v}_expect ]]; then
     value=$(${fn}_value "$${v}_cmd" "$${v}_expect")
   elif [[ $cur == -* ]]; then
-    [[ -z $${v}_cmd ]] && { ${fn}_reply $'--help\\n--version' "$cur"; return; }
+    [[ -z $${v}_cmd ]] && { ${fn}_reply ${q([...TOP_FLAGS.map(([w]) => w), ...leadingFlags(cmds).flatMap(flagWords)].join('\n'))} "$cur"; return; }
     local f
     for f in $(${fn}_flags "$${v}_cmd"); do
       [[ $f == "$cur"* ]] && COMPREPLY+=("\${f%=}")
@@ -273,7 +288,7 @@ ${fn}() {
     value=$(${fn}_value "$${v}_cmd" "$expect")
   elif [[ $cur == -* ]]; then
     if [[ -z $${v}_cmd ]]; then
-      descs=('--help:show help' '--version:show the version')
+      descs=(${described([...TOP_FLAGS, ...leadingFlags(cmds).flatMap(f => flagWords(f).map(w => [w, f.summary] as [string, string]))])})
     else
       ${fn}_flagdescs "$${v}_cmd"
     fi

@@ -7,6 +7,7 @@ import {digestHex, isDigest, parseDigest, sha256, type Digest} from './digest.js
 import {isIndex, isManifest, layerCompression, MT, OCI_LAYOUT_VERSION, sniffCompression, type Compression} from './media-types.js'
 import {formatPlatform, isUnknownPlatform, platformMatches, type Platform} from './platform.js'
 import {normalise, TarIndex} from './tar-index.js'
+import {sameReference} from './reference.js'
 
 /** One layer to unpack, bottom first, with what it must verify against. */
 export interface ImageLayer {
@@ -233,7 +234,7 @@ function resolveOci(files: Files, shown: string, sel: Selector, opts: OpenImageO
   } else if (sel.tag !== undefined) {
     roots = top.filter(d => {
       const t = tagOf(d)
-      return t === sel.tag || d.annotations?.[ANN_REF_NAME] === sel.tag || (t !== undefined && t.endsWith(`:${sel.tag}`) && !sel.tag!.includes(':'))
+      return t === sel.tag || d.annotations?.[ANN_REF_NAME] === sel.tag || (t !== undefined && (sameReference(t, sel.tag!) || (t.endsWith(`:${sel.tag}`) && !sel.tag!.includes(':'))))
     })
     if (roots.length === 0) {
       const tags = [...new Set(top.map(tagOf).filter((t): t is string => t !== undefined))]
@@ -312,7 +313,7 @@ function resolveDockerSave(files: Files, shown: string, sel: Selector, opts: Ope
   const label = (e: (typeof entries)[number]): string => e.tags[0] ?? digestOfPath(e.config) ?? e.config
   let pick = entries
   if (sel.tag !== undefined) {
-    pick = entries.filter(e => e.tags.includes(sel.tag!) || (!sel.tag!.includes(':') && e.tags.includes(`${sel.tag}:latest`)))
+    pick = entries.filter(e => e.tags.some(t => sameReference(t, sel.tag!)))
     if (pick.length === 0) throw new NotFoundError(`${shown}: no image tagged "${sel.tag}" (RepoTags: ${entries.flatMap(e => e.tags).join(', ') || 'none'})`)
   } else if (sel.digest) {
     pick = entries.filter(e => digestOfPath(e.config) === sel.digest)
