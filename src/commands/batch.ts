@@ -1,5 +1,5 @@
 import fs from 'node:fs'
-import {Args, Flags, type Command, type Config} from '@oclif/core'
+import {Args, Command, Flags, type Config} from '@oclif/core'
 import {BaseCommand, renderFailure} from '../cli/base-command.js'
 import {errorText, normalizeArgv} from '../cli/argv.js'
 import {inputLines, notUtf8} from '../cli/batch/input.js'
@@ -7,7 +7,7 @@ import {unknownCommand} from '../cli/not-found-hook.js'
 import {LineSyntaxError, shellWords} from '../cli/batch/words.js'
 import type {RenderedError} from '../cli/exit-codes.js'
 import {InvalidArgumentError} from '../core/errors.js'
-import {checkInterrupt} from '../core/interrupt.js'
+import {interrupted} from '../core/interrupt.js'
 import {errnoText} from '../core/store/atomic-file.js'
 import {atomically} from '../core/store/metastore.js'
 
@@ -76,7 +76,13 @@ Each line's writes are persisted before the next line runs, as separate commands
           if (!this.flags['keep-going'] || done.error.kind === 'interrupted') break
         }
         // A signal that came as a line's work was already done: stop before the next.
-        checkInterrupt()
+        const i = interrupted()
+        if (i) {
+          process.stderr.write(errorText(`${i.message}, after line ${n} had completed`))
+          first ??= {n, error: renderFailure(i)}
+          if (this.flags.atomic) throw new RolledBack()
+          break
+        }
       }
     }
 
@@ -87,6 +93,14 @@ Each line's writes are persisted before the next line runs, as separate commands
       if (!json) process.stderr.write('ctrsnap: --atomic: nothing was changed\n')
     }
     if (first) process.exitCode = first.error.exitCode
+    this.interruptedLine = interrupted() !== undefined
+  }
+
+  private interruptedLine = false
+
+  /** An interrupt that stopped a line was reported with the line's number: not again as one that came after the command. */
+  override async finally(err: Error | undefined): Promise<unknown> {
+    return this.interruptedLine ? (Command.prototype as unknown as {finally(e?: Error): Promise<unknown>}).finally.call(this, err) : super.finally(err)
   }
 
   /** The global flags (--root, --snapshotter, ...) given to batch: handed to every line through their environment variables, which a line's own flags override. */

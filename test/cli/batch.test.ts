@@ -206,7 +206,7 @@ describe('batch', () => {
 
   describe('SIGKILL mid-batch', () => {
     const killedAtCp = (args: string[], file: string) =>
-      execa('node', [WORKER, 'SIGKILL', 'spawn:cp', 'batch', ...args, file], {env: {CTRSNAP_ROOT: tmp.dir, CTRSNAP_SNAPSHOTTER: 'native', DEBUG: ''}, reject: false})
+      execa('node', [WORKER, 'SIGKILL', 'spawn:cp', 'batch', ...args, file], {env: {CTRSNAP_ROOT: tmp.dir, CTRSNAP_SNAPSHOTTER: 'native', DEBUG: '', NODE_ENV: ''}, reject: false})
 
     it('killed in line 3\'s copy: lines 1-2 are durable, line 3 left nothing but a temp directory that cleanup removes', async () => {
       const file = path.join(tmp.dir, 'cmds')
@@ -235,6 +235,26 @@ describe('batch', () => {
       const c = await ctrsnap(['cleanup'], {...o, snapshotter: 'native'})
       expect([c.exitCode, c.stdout]).toEqual([0, expect.stringMatching(/\nreclaimed 2 items/)])
       expect(tree(path.join(tmp.dir, 'native', 'snapshots'))).toEqual(before)
+    })
+
+    it('SIGINT in line 2 (non-atomic: lines before stay, the batch stops, exit 130; --atomic: nothing changed)', async () => {
+      const o2 = {...o, snapshotter: 'native'}
+      await ctrsnap(['prepare', 'p'], o2)
+      await ctrsnap(['commit', 'base', 'p'], o2)
+      const file = path.join(tmp.dir, 'cmds')
+      fs.writeFileSync(file, 'prepare a\nprepare c base\nprepare d\n')
+      const run = (args: string[]) => execa('node', [WORKER, 'SIGINT', 'spawn:cp', 'batch', ...args, file], {env: {CTRSNAP_ROOT: tmp.dir, CTRSNAP_SNAPSHOTTER: 'native', DEBUG: '', NODE_ENV: ''}, reject: false})
+      const r = await run([])
+      // The signal stops line 2 (rolled back), or, should cp be done first, the batch right after it: never line 3.
+      const errs = r.stderr.split('\n').filter(l => !l.startsWith('[worker]'))
+      const during = errs[0] === 'ctrsnap: line 2: interrupted by SIGINT'
+      expect(errs, r.stderr).toEqual([during ? 'ctrsnap: line 2: interrupted by SIGINT' : 'ctrsnap: interrupted by SIGINT, after line 2 had completed'])
+      expect([r.exitCode, await keys('native')]).toEqual([130, during ? ['a', 'base'] : ['a', 'base', 'c']])
+      await ctrsnap(['rm', 'a', ...(during ? [] : ['c'])], o2)
+      const before = tree()
+      const a = await run(['--atomic'])
+      expect([a.exitCode, a.stderr]).toEqual([130, expect.stringMatching(/interrupted by SIGINT.*\nctrsnap: --atomic: nothing was changed$/)])
+      expect(tree()).toEqual(before)
     })
 
     it('killed while waiting for its next line on a pipe: every line whose output came is durable', async () => {
