@@ -42,7 +42,7 @@ export async function loadFacts() {
   const tunables = ['CTRSNAP_LOCK_TIMEOUT_MS', 'CTRSNAP_LOCK_STALE_MS']
   const saved = tunables.map(k => [k, process.env[k]])
   for (const k of tunables) delete process.env[k]
-  const [{EXIT_CODES}, {LOCK_WAIT_MS, LOCK_STALE_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
+  const [{EXIT_CODES}, {LOCK_WAIT_MS, LOCK_STALE_MS, MIN_LOCK_STALE_MS}, {DB_FILE}, layout, {DEFAULT_ROOT}, {SNAPSHOTTERS}] = await Promise.all([
     dist('cli/exit-codes.js'),
     dist('core/store/lock.js'),
     dist('core/store/metastore.js'),
@@ -60,6 +60,7 @@ export async function loadFacts() {
     exitCodes: EXIT_CODES,
     lockWaitMs: LOCK_WAIT_MS,
     lockStaleMs: LOCK_STALE_MS,
+    lockStaleMinMs: MIN_LOCK_STALE_MS,
     dbFile: DB_FILE,
     tempPrefix: layout.TEMP_PREFIX,
     removingPrefix: layout.REMOVING_PREFIX,
@@ -123,12 +124,18 @@ function flagText(f) {
 
 const isGlobal = f => f.helpGroup === 'GLOBAL'
 
-/** Flags every command has (--root, --snapshotter), and global flags only some have (--json). */
+/**
+ * Flags every command has (--root, --snapshotter, --namespace), and global flags only some
+ * have (--json). A command may redefine a global flag for itself (cleanup's --namespace has
+ * no -n): the index describes the definition most commands share.
+ */
 function globalFlags(commands) {
   const names = new Set(commands.flatMap(c => Object.values(c.flags).filter(isGlobal).map(f => f.name)))
   return [...names].sort().map(name => {
     const users = commands.filter(c => c.flags[name])
-    return {flag: users[0].flags[name], users: users.length === commands.length ? undefined : users.map(c => c.id)}
+    const count = f => users.filter(c => c.flags[name].summary === f.summary).length
+    const flag = users.map(c => c.flags[name]).reduce((best, f) => (count(f) > count(best) ? f : best))
+    return {flag, users: users.length === commands.length ? undefined : users.map(c => c.id)}
   })
 }
 
@@ -251,7 +258,7 @@ export function environment(facts) {
     ...fromFlags,
     {name: 'DEBUG', text: 'When set to a non-empty value, errors also print their stack trace on standard error.'},
     {name: 'CTRSNAP_LOCK_TIMEOUT_MS', text: `How long, in milliseconds, a command waits for another process's lock on the store before failing with exit status ${unavailable} (default \`${facts.lockWaitMs}\`).`},
-    {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`).`},
+    {name: 'CTRSNAP_LOCK_STALE_MS', text: `After how many milliseconds without a refresh a lock counts as left by a dead process and is taken over (default \`${facts.lockStaleMs}\`, at least \`${facts.lockStaleMinMs}\`).`},
     {name: 'NO_COLOR', text: 'Any non-empty value: no colour in `tree` output.'},
     {name: 'FORCE_COLOR', text: 'Colour `tree` output even on a pipe; `0` or `false` turns colour off even on a terminal.'},
     {name: 'TERM', text: '`dumb`: no colour, and plain progress lines instead of bars from `unpack`.'},
@@ -266,7 +273,7 @@ export function indexPage(facts) {
   lines.push(
     '.SH SYNOPSIS',
     `.B ${BIN}`,
-    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join('|')}] [\\fIARG\\fR ...]`,
+    `\\fICOMMAND\\fR [\\fB\\-\\-root\\fR=\\fIDIR\\fR] [\\fB\\-\\-snapshotter\\fR=${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join('|')}] [\\fB\\-n\\fR \\fINAMESPACE\\fR] [\\fIARG\\fR ...]`,
     '.br',
     `.B ${BIN}`,
     `\\fICOMMAND\\fR \\fB\\-\\-help\\fR`,
@@ -278,6 +285,8 @@ export function indexPage(facts) {
     '\\fBcommit\\fR turns an active snapshot into a \\fIcommitted\\fR one, the only kind that can be a parent.',
     'A snapshot with children cannot be removed.',
     'Each command prints the mounts to use, or performs them with \\fB\\-\\-mount\\fR.',
+    'As in containerd, every snapshot is in a namespace (\\fB\\-n\\fR, default \\fBdefault\\fR), a key is unique within its namespace, and a command sees only the snapshots of its own;',
+    'a namespace exists while it has snapshots (\\fBnamespaces ls\\fR lists them). \\fBcleanup\\fR works on all of them at once.',
   )
   lines.push('.SH COMMANDS')
   for (const c of commands) {
@@ -286,7 +295,7 @@ export function indexPage(facts) {
   }
   lines.push(
     '.SH OPTIONS',
-    'These flags are accepted after any command name; \\fB\\-\\-root\\fR and \\fB\\-\\-snapshotter\\fR also before it, as ctr takes its global flags.',
+    'These flags are accepted after any command name; \\fB\\-\\-root\\fR, \\fB\\-\\-snapshotter\\fR and \\fB\\-n\\fR, \\fB\\-\\-namespace\\fR also before it, as ctr takes its global flags.',
     "A command pasted from ctr runs too: \\fBctrsnap snapshots \\-\\-snapshotter native ls\\fR is \\fBctrsnap ls \\-\\-snapshotter native\\fR (the \\fBsnapshots\\fR or \\fBsnapshot\\fR prefix is dropped).",
     'A mistyped command or flag is a usage error that names the closest one.',
   )
@@ -300,7 +309,7 @@ export function indexPage(facts) {
   lines.push(...exitStatus(facts))
   lines.push('.SH FILES', `Everything lives under \\fIROOT\\fB/\\fISNAPSHOTTER\\fR, where \\fIROOT\\fR is \\fB\\-\\-root\\fR (default \\fI${esc(facts.defaultRoot)}\\fR) and \\fISNAPSHOTTER\\fR is one of ${facts.snapshotters.map(s => `\\fB${esc(s)}\\fR`).join(', ')}.`)
   lines.push(
-    'The first command that writes creates the directories with mode 0700; commands that only read never create anything.',
+    'The first command that writes creates the directories with mode 0700; commands that only read never create anything, and a command that fails removes the empty directories it made.',
   )
   const files = [
     [facts.dbFile, 'The metadata: every snapshot, its parent chain, kind, labels, times, sizes and recorded mounts (an SQLite database, replaced atomically on each change).'],

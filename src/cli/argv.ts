@@ -1,24 +1,25 @@
 // Loaded by bin/run.js on every start: keep it free of imports.
 
 /** Flags that may stand before the command, as ctr's global flags do; each takes a value. */
-export const LEADING_FLAGS = ['root', 'snapshotter'] as const
+export const LEADING_FLAGS = ['root', 'snapshotter', 'namespace'] as const
 
 /** ctr's command prefix: `ctr snapshots ls` pasted as `ctrsnap snapshots ls` runs `ctrsnap ls`. */
 export const CTR_PREFIXES = ['snapshots', 'snapshot'] as const
 
 /** The usage line of ctrsnap itself, for usage errors that precede any command. */
-export const ROOT_USAGE = '[--root DIR] [--snapshotter NAME] COMMAND [ARG]...'
+export const ROOT_USAGE = '[--root DIR] [--snapshotter NAME] [-n NAMESPACE] COMMAND [ARG]...'
 
 /** The one shape of every error: `ctrsnap: MESSAGE`, and the usage line for usage errors. */
 export function errorText(message: string, usage?: string): string {
   return `ctrsnap: ${message}\n${usage === undefined ? '' : `usage: ctrsnap ${usage}\n`}`
 }
 
-const LEADING = new RegExp(`^--(${LEADING_FLAGS.join('|')})(=|$)`)
+// ctr's -n (namespace) too: moved as --namespace, since after the command cleanup's -n is --dry-run.
+const LEADING = new RegExp(`^(--(${LEADING_FLAGS.join('|')})|-n)(=|$)`)
 
 /**
  * Rewrite the command line the way ctr users type it into the one oclif
- * parses: leading --root/--snapshotter (before or after a `snapshots`
+ * parses: leading --root/--snapshotter/--namespace/-n (before or after a `snapshots`
  * prefix) move after the command, the prefix goes, and `-v`/`--version`
  * run `version --short`. Returns the message of a usage error instead when
  * a leading flag lacks its value.
@@ -31,7 +32,7 @@ export function normalizeArgv(args: readonly string[]): {argv: string[]} | {erro
     const w = rest[0]
     if (w === undefined) break
     if (LEADING.test(w)) {
-      lead.push(rest.shift()!)
+      lead.push(rest.shift()!.replace(/^-n(?==|$)/, '--namespace'))
       if (!w.includes('=')) {
         if (rest.length === 0) return {error: `flag ${w} needs a value`}
         lead.push(rest.shift()!)

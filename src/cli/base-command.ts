@@ -1,8 +1,10 @@
 import fs from 'node:fs'
 import {Command, Flags, type Interfaces} from '@oclif/core'
+import {takeBackCreatedDirs} from '../core/dirs.js'
 import {DEFAULT_ROOT, openSnapshotter} from '../core/open.js'
 import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
+import {DEFAULT_NAMESPACE, namespaceProblem} from '../core/namespaces.js'
 import {refuseNonUtf8Args} from './utf8-args.js'
 import {renderError, type RenderedError} from './exit-codes.js'
 import {InterruptedError} from '../core/errors.js'
@@ -15,8 +17,23 @@ import type {Mount} from '../core/snapshotter.js'
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
+/** -n/--namespace, as ctr's; a name containerd would refuse is a usage error (a plain Error: oclif makes it one). */
+export const namespaceFlag = Flags.string({
+  char: 'n',
+  summary: 'Namespace of the snapshots.',
+  env: 'CTRSNAP_NAMESPACE',
+  default: DEFAULT_NAMESPACE,
+  helpGroup: 'GLOBAL',
+  helpValue: 'NAME',
+  parse: async input => {
+    const problem = namespaceProblem(input)
+    if (problem !== undefined) throw new Error(problem)
+    return input
+  },
+})
+
 /**
- * Every ctrsnap command: global --root/--snapshotter, exact-byte output, and
+ * Every ctrsnap command: global --root/--snapshotter/--namespace, exact-byte output, and
  * one error path (one line on stderr, the exit code of the error's class).
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -35,6 +52,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       options: [...SNAPSHOTTERS],
       helpGroup: 'GLOBAL',
     }),
+    namespace: namespaceFlag,
   }
 
   /**
@@ -73,7 +91,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected snapshotter(): LocalSnapshotter {
-    const s = openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter})
+    const s = openSnapshotter({root: this.flags.root, snapshotter: this.flags.snapshotter, namespace: this.flags.namespace})
     if (this.missingRoot === undefined && !fs.existsSync(this.flags.root)) this.missingRoot = this.flags.root
     return s
   }
@@ -90,7 +108,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Where a command looked, for messages that should say so; one place, so more (a namespace) can join. */
   protected where(): string {
-    return `(root ${this.flags.root}, snapshotter ${this.flags.snapshotter})`
+    return `(root ${this.flags.root}, snapshotter ${this.flags.snapshotter}, namespace ${this.flags.namespace})`
   }
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
@@ -119,6 +137,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
     this.noteMissingRoot()
+    takeBackCreatedDirs()
     if (BaseCommand.batchLine) {
       this.parsed = true
       throw err

@@ -1,4 +1,4 @@
-import {InterruptedError, SnapshotError, type ErrorKind} from '../core/errors.js'
+import {ENVIRONMENT_ERRNOS, InterruptedError, isSystemError, SnapshotError, systemErrorText, type ErrorKind} from '../core/errors.js'
 import {exitCodeOfSignal} from '../core/interrupt.js'
 import {didYouMean} from './suggest.js'
 
@@ -47,11 +47,12 @@ export function renderError(err: unknown): RenderedError {
   if (e && typeof e === 'object' && ('parse' in e || e.oclif?.exit === 2)) {
     return {kind: 'usage', exitCode: exitCodeFor('usage'), message: parseMessage(e)}
   }
-  const message = err instanceof Error ? err.message : String(err)
-  const code = (err as NodeJS.ErrnoException)?.code
-  if (code === 'ENOSPC' || code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'EDQUOT') {
-    return {kind: 'unavailable', exitCode: exitCodeFor('unavailable'), message: oneLine(message)}
+  if (isSystemError(err)) {
+    // One the code did not put in context: still the kernel's reason in one line, never Node's raw text.
+    const kind = ENVIRONMENT_ERRNOS.has(err.code) ? 'unavailable' : 'internal'
+    return {kind, exitCode: exitCodeFor(kind), message: systemErrorText(err)}
   }
+  const message = err instanceof Error ? err.message : String(err)
   return {kind: 'internal', exitCode: exitCodeFor('internal'), message: oneLine(message)}
 }
 

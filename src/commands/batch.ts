@@ -6,9 +6,8 @@ import {inputLines, notUtf8} from '../cli/batch/input.js'
 import {unknownCommand} from '../cli/not-found-hook.js'
 import {LineSyntaxError, shellWords} from '../cli/batch/words.js'
 import type {RenderedError} from '../cli/exit-codes.js'
-import {InvalidArgumentError} from '../core/errors.js'
+import {errnoText, InvalidArgumentError} from '../core/errors.js'
 import {interrupted} from '../core/interrupt.js'
-import {errnoText} from '../core/store/atomic-file.js'
 import {atomically} from '../core/store/metastore.js'
 
 /** Not run from a batch: a batch in a batch, and a script for a shell. */

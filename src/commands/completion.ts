@@ -4,7 +4,7 @@ import {bashScript, FLAG_VALUES, POSITIONALS, zshScript, type CompletionCommand}
 
 export default class Completion extends BaseCommand<typeof Completion> {
   static override summary = 'Print a bash or zsh completion script.'
-  static override description = `Completes commands, flags, flag values and snapshot keys (listed by \`ctrsnap ls -q\` with the --root and --snapshotter on the command line). Install for everyone with \`ctrsnap completion bash > /etc/bash_completion.d/ctrsnap\`, or for zsh \`ctrsnap completion zsh > "\${fpath[1]}/_ctrsnap"\`; or load it into the current shell with \`source <(ctrsnap completion bash)\`.`
+  static override description = `Completes commands, flags, flag values, snapshot keys (listed by \`ctrsnap ls -q\` with the --root, --snapshotter and --namespace on the command line) and namespace names (\`ctrsnap namespaces ls -q\`). Install for everyone with \`ctrsnap completion bash > /etc/bash_completion.d/ctrsnap\`, or for zsh \`ctrsnap completion zsh > "\${fpath[1]}/_ctrsnap"\`; or load it into the current shell with \`source <(ctrsnap completion bash)\`.`
   static override usage = 'completion bash|zsh'
   static override examples = [
     '<%= config.bin %> completion bash > /etc/bash_completion.d/<%= config.bin %>',

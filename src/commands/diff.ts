@@ -2,7 +2,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
-import {FailedPreconditionError, InvalidArgumentError, UnavailableError} from '../core/errors.js'
+import {FailedPreconditionError, fsError, InvalidArgumentError, UnavailableError} from '../core/errors.js'
 import {COMPRESSIONS, diffSnapshot, type Compression, type DiffResult} from '../core/layer/diff.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
@@ -54,7 +54,8 @@ async function toFile(file: string, write: (out: fs.WriteStream) => Promise<Diff
     out = fs.createWriteStream(tmp, {flags: 'wx'})
     await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject))
   } catch (err) {
-    throw new InvalidArgumentError(`cannot write ${file}: ${(err as Error).message}`)
+    // The place the user named cannot take a file: their argument, not the store, is at fault.
+    throw fsError('write', file, err, 'invalid-argument')
   }
   try {
     const result = await write(out)
@@ -64,6 +65,6 @@ async function toFile(file: string, write: (out: fs.WriteStream) => Promise<Diff
   } catch (err) {
     out.destroy()
     fs.rmSync(tmp, {force: true})
-    throw err
+    throw fsError('write', file, err)
   }
 }

@@ -6,6 +6,7 @@ import {DB_FILE, type Db} from './store/metastore.js'
 import * as q from './store/snapshots.js'
 import {isInUse, readMountinfo, useOf, type MountinfoEntry} from './mount.js'
 import {extractChainId, LABEL_EXTRACT_OWNER, ownerAlive} from './owner.js'
+import {DEFAULT_NAMESPACE} from './namespaces.js'
 import {diskUsage} from './usage.js'
 import {LOCK_STALE_MS} from './store/lock.js'
 
@@ -130,12 +131,13 @@ export function planCleanup(root: string, db: Db): CleanupPlan {
  * gone: its owner label (src/core/owner.ts) names a process no longer
  * running. One whose owner lives, or that is mounted, is skipped; so is one
  * with no owner label, which no ctrsnap of today makes (an older one did, or
- * a user): that is the user's to remove. With `chainIds`, only those layers'.
+ * a user): that is the user's to remove. With `chainIds`, only those layers';
+ * with `namespace`, only that namespace's (cleanup looks in every namespace).
  */
-export function planExtracts(root: string, db: Db, mountinfo: readonly MountinfoEntry[] = readMountinfo(), chainIds?: ReadonlySet<string>): CleanupPlan {
+export function planExtracts(root: string, db: Db, mountinfo: readonly MountinfoEntry[] = readMountinfo(), chainIds?: ReadonlySet<string>, namespace?: string): CleanupPlan {
   const plan: CleanupPlan = {items: [], skipped: []}
   const live = new Set(mountinfo.map(e => e.mountPoint))
-  for (const rec of q.allRecords(db)) {
+  for (const rec of q.allRecords(db, namespace)) {
     const chainId = extractChainId(rec.key)
     if (rec.kind !== 'Active' || chainId === undefined || (chainIds && !chainIds.has(chainId))) continue
     const dir = snapshotDir(root, rec.id)
@@ -143,7 +145,7 @@ export function planExtracts(root: string, db: Db, mountinfo: readonly Mountinfo
     const owner = q.getLabels(db, rec.id)[LABEL_EXTRACT_OWNER]
     const alive = owner === undefined ? undefined : ownerAlive(owner)
     if (alive === undefined) {
-      plan.skipped.push({path: dir, reason: `${what} records no owner (${LABEL_EXTRACT_OWNER}); if no unpack is running, remove it with: ctrsnap rm '${rec.key}'`})
+      plan.skipped.push({path: dir, reason: `${what} records no owner (${LABEL_EXTRACT_OWNER}); if no unpack is running, remove it with: ctrsnap ${rec.namespace === DEFAULT_NAMESPACE ? '' : `-n ${rec.namespace} `}rm '${rec.key}'`})
     } else if (alive) {
       plan.skipped.push({path: dir, reason: `${what} in flight (process ${owner.split(':')[0]})`})
     } else if (isInUse(dir, mountinfo) || q.mountsOfSnapshots(db, [rec.id]).some(m => live.has(m.target))) {

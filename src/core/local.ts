@@ -2,8 +2,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {Driver} from './drivers/driver.js'
 import {makeTempDir, REMOVING_PREFIX, snapshotDir, snapshotsDir} from './drivers/layout.js'
+import {makeDirs} from './dirs.js'
 import {AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError} from './errors.js'
 import {validateKey, validateLabel, validateLabels} from './labels.js'
+import {DEFAULT_NAMESPACE} from './namespaces.js'
 import type {Db, WriteTx} from './store/metastore.js'
 import {Metastore} from './store/metastore.js'
 import * as q from './store/snapshots.js'
@@ -15,8 +17,8 @@ import {checkMountable, isWithin, liveMountPoints, mountAll, mountsInside, readM
 import {MountInTheWayError, removeTree} from './fs/remove.js'
 import {checkInterrupt} from './interrupt.js'
 
-function mustGet(db: Db, key: string): q.SnapshotRecord {
-  const rec = q.getRecord(db, key)
+function mustGet(db: Db, ns: string, key: string): q.SnapshotRecord {
+  const rec = q.getRecord(db, ns, key)
   if (!rec) throw new NotFoundError(`snapshot "${key}" does not exist`)
   return rec
 }
@@ -33,7 +35,8 @@ const article = (kind: Kind): string => (kind === 'Active' ? 'an active snapshot
 export class LocalSnapshotter implements Snapshotter {
   readonly store: Metastore
 
-  constructor(readonly driver: Driver, readonly root: string) {
+  /** Every key is looked up in `namespace`; ids, directories and mounts are the store's, shared by all. */
+  constructor(readonly driver: Driver, readonly root: string, readonly namespace: string = DEFAULT_NAMESPACE) {
     this.store = new Metastore(root)
   }
 
@@ -43,22 +46,27 @@ export class LocalSnapshotter implements Snapshotter {
 
   async stat(key: string): Promise<Info> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const rec = mustGet(db, this.namespace, key)
     return q.toInfo(rec, q.getLabels(db, rec.id))
   }
 
   async walk(): Promise<Info[]> {
-    return q.walkInfos(await this.store.read())
+    return q.walkInfos(await this.store.read(), this.namespace)
+  }
+
+  /** The namespaces of this store that have snapshots (a namespace exists while it has any). */
+  async namespaces(): Promise<string[]> {
+    return q.namespaces(await this.store.read())
   }
 
   async usage(key: string): Promise<Usage> {
-    return this.usageOf(mustGet(await this.store.read(), key))
+    return this.usageOf(mustGet(await this.store.read(), this.namespace, key))
   }
 
   /** Usage of many snapshots (default: all, in key order) from one read of the store. */
   async usages(keys?: readonly string[]): Promise<[string, Usage][]> {
     const db = await this.store.read()
-    const recs = keys === undefined ? q.allRecords(db) : keys.map(k => mustGet(db, k))
+    const recs = keys === undefined ? q.allRecords(db, this.namespace) : keys.map(k => mustGet(db, this.namespace, k))
     return recs.map(rec => [rec.key, this.usageOf(rec)])
   }
 
@@ -70,7 +78,7 @@ export class LocalSnapshotter implements Snapshotter {
 
   async mounts(key: string): Promise<Mount[]> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const rec = mustGet(db, this.namespace, key)
     if (rec.kind === 'Committed') {
       throw new FailedPreconditionError(`snapshot "${key}" is committed: only active snapshots and views have mounts`)
     }
@@ -107,16 +115,16 @@ export class LocalSnapshotter implements Snapshotter {
     validateLabels(labels)
     return this.store.write(async tx => {
       const db = tx.db
-      if (q.getRecord(db, key)) throw new AlreadyExistsError(`snapshot "${key}": already exists`)
+      if (q.getRecord(db, this.namespace, key)) throw new AlreadyExistsError(`snapshot "${key}": already exists`)
       let parentId: number | null = null
       if (parent !== '') {
-        const p = q.getRecord(db, parent)
+        const p = q.getRecord(db, this.namespace, parent)
         if (!p) throw new NotFoundError(`parent snapshot "${parent}" does not exist`)
         if (p.kind !== 'Committed') throw new InvalidArgumentError(`parent "${parent}" is ${article(p.kind)}, not a committed snapshot`)
         parentId = p.id
       }
-      const id = q.insertSnapshot(db, key, kind, parentId, rfc3339Nano(), labels)
-      const rec = mustGet(db, key)
+      const id = q.insertSnapshot(db, this.namespace, key, kind, parentId, rfc3339Nano(), labels)
+      const rec = mustGet(db, this.namespace, key)
       const ref = {id, kind, parentIds: q.parentIds(db, rec)}
       if (this.driver.needsDir(ref)) {
         const dir = await this.materialise(ref)
@@ -131,7 +139,7 @@ export class LocalSnapshotter implements Snapshotter {
         tx.onRollback?.(() => removeTree(dir))
       }
       return this.driver.mounts(ref)
-    })
+    }, {create: true})
   }
 
   /** Build the snapshot's directory under a temp name, then rename it into place. */
@@ -156,12 +164,12 @@ export class LocalSnapshotter implements Snapshotter {
     validateLabels(labels)
     // Measure before taking the lock: a synchronous walk of a big layer would
     // starve the lock's refresh timer and let another writer take it over.
-    const pre = mustGet(await this.store.read(), key)
+    const pre = mustGet(await this.store.read(), this.namespace, key)
     const u = pre.kind === 'Active' ? diskUsage(this.driver.layerPath(pre.id)) : undefined
     await this.store.write(async tx => {
       const db = tx.db
-      const rec = mustGet(db, key)
-      if (q.getRecord(db, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
+      const rec = mustGet(db, this.namespace, key)
+      if (q.getRecord(db, this.namespace, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
       if (rec.kind !== 'Active') {
         throw new FailedPreconditionError(`snapshot "${key}" is ${article(rec.kind)}, not active: only active snapshots can be committed`)
       }
@@ -181,7 +189,7 @@ export class LocalSnapshotter implements Snapshotter {
   async remove(key: string, opts: {recursive?: boolean} = {}): Promise<string[]> {
     let removed: string[] = []
     const doomed = await this.store.write(async tx => {
-      const rec = mustGet(tx.db, key)
+      const rec = mustGet(tx.db, this.namespace, key)
       const subtree = opts.recursive ? q.descendants(tx.db, rec.id) : [{id: rec.id, key}]
       if (!opts.recursive) this.assertNoChildren(tx.db, key, rec.id)
       this.assertNotMounted(tx.db, subtree.map(s => s.id), 'remove')
@@ -300,13 +308,13 @@ export class LocalSnapshotter implements Snapshotter {
     const mounts = await this.mounts(key)
     const base = snapshotsDir(this.root)
     const runnable = checkMountable(key, mounts, base)
-    fs.mkdirSync(target, {recursive: true})
+    makeDirs(target)
     const real = fs.realpathSync(target)
     if (liveMountPoints().has(real)) throw new FailedPreconditionError(`${target} is already a mount point; unmount it first`)
     await mountAll(runnable, real, base)
     try {
       await this.store.write(tx => {
-        q.insertMount(tx.db, real, mustGet(tx.db, key).id, rfc3339Nano())
+        q.insertMount(tx.db, real, mustGet(tx.db, this.namespace, key).id, rfc3339Nano())
         tx.onRollback?.(() => unmount(real))
       })
     } catch (err) {
@@ -326,7 +334,7 @@ export class LocalSnapshotter implements Snapshotter {
     }
     const doomed: string[] = []
     const result = await this.store.write(async tx => {
-      const rec = q.mountRecord(tx.db, real)
+      const rec = q.mountRecord(tx.db, this.namespace, real)
       if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`)
       if (opts.remove) {
         // Every refusal before the unmount, so a refused --rm leaves the mount as it was.
@@ -379,15 +387,15 @@ export class LocalSnapshotter implements Snapshotter {
   /**
    * Remove the extract snapshots of these layers that a killed unpack left
    * (planExtracts), so an unpack can extract them again: what `cleanup`
-   * would do for them. Returns their keys.
+   * would do for them, in this namespace. Returns their keys.
    */
   async reclaimExtracts(chainIds: readonly string[]): Promise<string[]> {
     const only = new Set(chainIds)
     // Most unpacks find none: look before taking the lock.
-    if (planExtracts(this.root, await this.store.read(), undefined, only).items.length === 0) return []
+    if (planExtracts(this.root, await this.store.read(), undefined, only, this.namespace).items.length === 0) return []
     let keys: string[] = []
     const doomed = await this.store.write(tx => {
-      const {items} = planExtracts(this.root, tx.db, undefined, only)
+      const {items} = planExtracts(this.root, tx.db, undefined, only, this.namespace)
       keys = items.map(i => i.snapshot!.key)
       return this.removeLocked(tx, items.map(i => i.snapshot!.id))
     })
@@ -398,7 +406,7 @@ export class LocalSnapshotter implements Snapshotter {
   /** Mount records, each with whether the kernel still has it. */
   async mountRecords(): Promise<(q.MountRecord & {live: boolean})[]> {
     const live = liveMountPoints()
-    return q.mountRecords(await this.store.read()).map(m => ({...m, live: live.has(m.target)}))
+    return q.mountRecords(await this.store.read(), this.namespace).map(m => ({...m, live: live.has(m.target)}))
   }
 
   /**
@@ -409,7 +417,7 @@ export class LocalSnapshotter implements Snapshotter {
    */
   async layerPaths(key: string): Promise<{kind: Kind; own: string | null; parents: string[]}> {
     const db = await this.store.read()
-    const rec = mustGet(db, key)
+    const rec = mustGet(db, this.namespace, key)
     const parents = q.parentIds(db, rec)
     const own = this.driver.needsDir({kind: rec.kind, parentIds: parents}) ? this.driver.layerPath(rec.id) : null
     return {kind: rec.kind, own, parents: parents.map(id => this.driver.layerPath(id))}
@@ -418,10 +426,10 @@ export class LocalSnapshotter implements Snapshotter {
   async updateLabels(key: string, changes: Record<string, string | null>): Promise<Info> {
     for (const [k, v] of Object.entries(changes)) if (v !== null) validateLabel(k, v)
     return this.store.write(tx => {
-      const rec = mustGet(tx.db, key)
+      const rec = mustGet(tx.db, this.namespace, key)
       q.updateLabels(tx.db, rec.id, changes, rfc3339Nano())
       tx.commit()
-      return q.toInfo(mustGet(tx.db, key), q.getLabels(tx.db, rec.id))
+      return q.toInfo(mustGet(tx.db, this.namespace, key), q.getLabels(tx.db, rec.id))
     })
   }
 }

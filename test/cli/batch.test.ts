@@ -29,7 +29,7 @@ function tree(dir = tmp.dir, rel = ''): string[] {
   }).sort()
 }
 
-const where = (snapshotter = 'overlayfs') => `(root ${tmp.dir}, snapshotter ${snapshotter})`
+const where = (snapshotter = 'overlayfs') => `(root ${tmp.dir}, snapshotter ${snapshotter}, namespace default)`
 const keys = async (snapshotter = 'overlayfs') => (await ctrsnap(['ls', '-q'], {...o, snapshotter})).stdout.split('\n').filter(Boolean)
 
 describe('shell words', () => {
@@ -146,6 +146,9 @@ describe('batch', () => {
     expect(await keys('native')).toEqual(['n'])
     expect(await keys('overlayfs')).toEqual(['o', 'p'])
     expect((await ctrsnap(['ls', '-q'], {root: `${tmp.dir}/other`, snapshotter: 'native'})).stdout).toBe('q\n')
+    // -n/--namespace too, given to batch or on a line.
+    expect(await batch(['prepare x', '-n ns2 prepare y', 'ls -q -n ns2'], ['-n', 'ns1'])).toEqual({stdout: 'y\n', stderr: '', exitCode: 0})
+    expect((await ctrsnap(['ls', '-q', '-n', 'ns1'], o)).stdout).toBe('x\n')
   })
 
   it('--json prints one JSON object per command line: result, output or error', async () => {

@@ -16,7 +16,7 @@ let zshFile: string
 beforeAll(async () => {
   root = tempRoot()
   other = tempRoot()
-  const steps = [['prepare', 'a'], ['commit', 'base', 'a'], ['prepare', 'work', 'base'], ['prepare', 'wide open', 'base'], ['view', 'look', 'base']]
+  const steps = [['prepare', 'a'], ['commit', 'base', 'a'], ['prepare', 'work', 'base'], ['prepare', 'wide open', 'base'], ['view', 'look', 'base'], ['-n', 'k8s.io', 'prepare', 'in-k8s']]
   for (const args of steps) expect((await ctrsnap(args, {root: root.dir})).exitCode, args.join(' ')).toBe(0)
   // A second root and the native snapshotter, to see that the line's --root/--snapshotter are used.
   expect((await ctrsnap(['prepare', 'elsewhere'], {root: other.dir, snapshotter: 'native'})).exitCode).toBe(0)
@@ -70,9 +70,9 @@ describe('bash completion', () => {
   })
 
   it('completes the flags of the command', async () => {
-    expect((await bashComplete(['ls', '--'])).sort()).toEqual(['--filter', '--json', '--quiet', '--root', '--snapshotter'])
+    expect((await bashComplete(['ls', '--'])).sort()).toEqual(['--filter', '--json', '--namespace', '--quiet', '--root', '--snapshotter'])
     expect(await bashComplete(['tree', '--f'])).toEqual(['--format'])
-    expect((await bashComplete(['rm', '-'])).sort()).toEqual(['--recursive', '--root', '--snapshotter', '-r'])
+    expect((await bashComplete(['rm', '-'])).sort()).toEqual(['--namespace', '--recursive', '--root', '--snapshotter', '-n', '-r'])
   })
 
   it('completes flag values: options, also after = split off by COMP_WORDBREAKS', async () => {
@@ -109,17 +109,29 @@ describe('bash completion', () => {
     expect(await bashComplete(['--snapshotter', 'n'])).toEqual(['native'])
     expect(await bashComplete(['--root', 'mnt'])).toEqual(['mnt-dir'])
     expect(await bashComplete(['--root', other.dir, 'pr'])).toEqual(['prepare'])
-    expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--root', '--snapshotter', '--version', '-h', '-v'])
+    expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--namespace', '--root', '--snapshotter', '--version', '-h', '-n', '-v'])
   })
 
   it('completes batch: its flags, and a file for FILE', async () => {
     expect(await bashComplete(['ba'])).toEqual(['batch'])
-    expect((await bashComplete(['batch', '--'])).sort()).toEqual(['--atomic', '--json', '--keep-going', '--root', '--snapshotter'])
+    expect((await bashComplete(['batch', '--'])).sort()).toEqual(['--atomic', '--json', '--keep-going', '--namespace', '--root', '--snapshotter'])
     expect(await bashComplete(['batch', 'mnt'])).toEqual(['mnt-dir'])
   })
 
   it('completes the shells of completion itself', async () => {
     expect(await bashComplete(['completion', ''])).toEqual(['bash', 'zsh'])
+  })
+
+  it('completes namespace names after -n/--namespace, and the keys of the namespace on the line', async () => {
+    expect(await bashComplete(['ls', '--namespace', ''])).toEqual(['default', 'k8s.io'])
+    expect(await bashComplete(['rm', '-n', 'k'])).toEqual(['k8s.io'])
+    expect(await bashComplete(['rm', '-n', 'k8s.io', ''])).toEqual(['in-k8s'])
+    expect(await bashComplete(['rm', '--namespace=k8s.io', ''])).toEqual(['in-k8s'])
+    expect(await bashComplete(['rm', ''], {CTRSNAP_NAMESPACE: 'k8s.io'})).toEqual(['in-k8s'])
+    expect(await bashComplete(['namespaces', ''])).toEqual(['ls', 'list'])
+    // Before the command, as ctr takes -n.
+    expect(await bashComplete(['-n', ''])).toEqual(['default', 'k8s.io'])
+    expect(await bashComplete(['-n', 'k8s.io', 'rm', ''])).toEqual(['in-k8s'])
   })
 })
 
@@ -201,7 +213,7 @@ describe('zsh completion', () => {
 
   it.skipIf(!hasZsh)('offers commands, flags, values and keys (needs zsh)', async () => {
     expect(await zshComplete([''])).toContain('prepare')
-    expect(await zshComplete(['ls', '-'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
+    expect(await zshComplete(['ls', '-'])).toEqual(['--json', '--root', '--snapshotter', '--namespace', '-n', '--filter', '--quiet', '-q'])
     expect(await zshComplete(['tree', '--format', ''])).toEqual(['text', 'dot'])
     expect(await zshComplete(['tree', '--format=d'])).toEqual(['text', 'dot']) // zsh's compadd does the prefix matching
     expect(await zshComplete(['rm', ''])).toEqual(['base', 'look', 'wide open', 'work'])
@@ -210,6 +222,6 @@ describe('zsh completion', () => {
     expect(await zshComplete(['unmount', ''])).toEqual(['<files -/>'])
     expect(await zshComplete(['batch', ''])).toEqual(['<files >'])
     expect(await zshComplete(['--root', other.dir, '--snapshotter', 'native', 'rm', ''])).toEqual(['elsewhere'])
-    expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--filter', '--quiet', '-q'])
+    expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--namespace', '-n', '--filter', '--quiet', '-q'])
   })
 })

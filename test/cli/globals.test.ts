@@ -30,7 +30,7 @@ describe('global behaviour: root, snapshotter, errors', () => {
       expect(await ctrsnap(['ls'], o)).toEqual({stdout: 'KEY PARENT KIND \n', stderr: note, exitCode: 0})
       expect(await ctrsnap(['tree'], o)).toEqual({stdout: '', stderr: note, exitCode: 0})
       expect(await ctrsnap(['usage'], o)).toEqual({stdout: 'KEY SIZE INODES \n', stderr: note, exitCode: 0})
-      expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: `${note}ctrsnap: snapshot "x" does not exist (root ${root}, snapshotter ${snapshotter})\n`, exitCode: exitCodeFor('not-found')})
+      expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: `${note}ctrsnap: snapshot "x" does not exist (root ${root}, snapshotter ${snapshotter}, namespace default)\n`, exitCode: exitCodeFor('not-found')})
     }
     expect(fs.readdirSync(tmp.dir)).toEqual([])
   })
@@ -86,7 +86,7 @@ describe('global behaviour: root, snapshotter, errors', () => {
 
   it('no stack trace unless DEBUG=1', async () => {
     const plain = await ctrsnap(['info', 'nope'], {root})
-    expect(plain.stderr).toBe(`ctrsnap: note: root ${root} does not exist\nctrsnap: snapshot "nope" does not exist (root ${root}, snapshotter overlayfs)\n`)
+    expect(plain.stderr).toBe(`ctrsnap: note: root ${root} does not exist\nctrsnap: snapshot "nope" does not exist (root ${root}, snapshotter overlayfs, namespace default)\n`)
     const debug = await execa('node', [BIN, 'info', 'nope'], {env: {CTRSNAP_ROOT: root, DEBUG: '1'}, reject: false})
     expect(debug.exitCode).toBe(exitCodeFor('not-found'))
     expect(debug.stdout).toBe('')
@@ -98,7 +98,7 @@ describe('global behaviour: root, snapshotter, errors', () => {
     const r = await ctrsnap(['info', '--json', 'missing'], {root})
     expect(r.exitCode).toBe(exitCodeFor('not-found'))
     expect(r.stderr).toBe(`ctrsnap: note: root ${root} does not exist\n`)
-    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "missing" does not exist (root ${root}, snapshotter overlayfs)`, exitCode: exitCodeFor('not-found')}})
+    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "missing" does not exist (root ${root}, snapshotter overlayfs, namespace default)`, exitCode: exitCodeFor('not-found')}})
     const usage = await ctrsnap(['info', '--json'], {root, env: AS_USER})
     expect(usage.exitCode).toBe(USAGE)
     expect(JSON.parse(usage.stdout).error).toMatchObject({kind: 'usage', exitCode: USAGE})

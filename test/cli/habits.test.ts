@@ -65,8 +65,8 @@ describe('ctr users\' habits', () => {
     expect((await ctrsnap(['ls', '--root', missing])).stderr).toBe('')
   })
 
-  it('info KEY on a missing key names the root and snapshotter it looked in', async () => {
-    expect(await ctrsnap(['info', 'nope'], {root})).toEqual({stdout: '', stderr: `ctrsnap: snapshot "nope" does not exist (root ${root}, snapshotter overlayfs)\n`, exitCode: exitCodeFor('not-found')})
+  it('info KEY on a missing key names the root, snapshotter and namespace it looked in', async () => {
+    expect(await ctrsnap(['info', 'nope'], {root})).toEqual({stdout: '', stderr: `ctrsnap: snapshot "nope" does not exist (root ${root}, snapshotter overlayfs, namespace default)\n`, exitCode: exitCodeFor('not-found')})
   })
 
   it.skipIf(!isRoot)('unpack as a user other than root says up front that it needs root (needs root to switch to uid 65534)', async () => {

@@ -93,8 +93,8 @@ describe('every usage error in ctrsnap\'s voice', () => {
 
   it('before any command: a leading flag without its value, an unknown flag, help for no such command', async () => {
     const cases: [string[], string][] = [
-      [['--root'], 'ctrsnap: flag --root needs a value\nusage: ctrsnap [--root DIR] [--snapshotter NAME] COMMAND [ARG]...\n'],
-      [['snapshots', '--snapshotter'], 'ctrsnap: flag --snapshotter needs a value\nusage: ctrsnap [--root DIR] [--snapshotter NAME] COMMAND [ARG]...\n'],
+      [['--root'], 'ctrsnap: flag --root needs a value\nusage: ctrsnap [--root DIR] [--snapshotter NAME] [-n NAMESPACE] COMMAND [ARG]...\n'],
+      [['snapshots', '--snapshotter'], 'ctrsnap: flag --snapshotter needs a value\nusage: ctrsnap [--root DIR] [--snapshotter NAME] [-n NAMESPACE] COMMAND [ARG]...\n'],
       [['--rot', 'x', 'ls'], "ctrsnap: unknown flag: --rot; did you mean --root?\n"],
       [['help', 'nope'], "ctrsnap: unknown command \"nope\"; see 'ctrsnap --help'\n"],
       [['help', 'prepar'], 'ctrsnap: unknown command "prepar"; did you mean prepare?\n'],

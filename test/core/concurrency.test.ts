@@ -75,10 +75,10 @@ describe('the lock against a writer that stalls', () => {
   afterEach(() => root.cleanup())
 
   it('a writer whose event loop is blocked past the stale time writes nothing, and the writer that took the lock over loses nothing', async () => {
-    const env = {CTRSNAP_LOCK_STALE_MS: '6000'}
+    const env = {CTRSNAP_LOCK_STALE_MS: '4000'}
     const dir = path.join(root.dir, 'native')
     await new Metastore(dir).write(() => {}) // the schema exists before the race
-    const blocker = execa('node', [WORKER, 'block', dir, '9000'], {env, reject: false})
+    const blocker = execa('node', [WORKER, 'block', dir, '6000'], {env, reject: false})
     // Wait until it holds the lock, then ask for it: we get it once it is stale.
     await new Promise<void>(resolve => blocker.stdout!.once('data', () => resolve()))
     const other = await worker(['ops', root.dir, 'native', 'x', '2'], env)
@@ -93,30 +93,42 @@ describe('the lock against a writer that stalls', () => {
   }, 60_000)
 
   it('a slow native copy keeps the lock: another writer waits for it instead of taking it over', async () => {
-    const env = {CTRSNAP_LOCK_STALE_MS: '6000'}
+    // A cold CLI holds it: give its refresh 3 s of lag before the other writer may judge it dead.
+    const stale = 4000
+    const env = {CTRSNAP_LOCK_STALE_MS: String(stale)}
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('base-a', '')
     fs.writeFileSync(path.join((await s.layerPaths('base-a')).own!, 'f'), 'x')
     await s.commit('base', 'base-a')
-    // cp that takes three stale windows: the real cp after a sleep, as a slow disk would.
+    // A cp that holds until released, as a slow disk would: it says it started, waits for the release
+    // file, then runs the real cp.
     const bin = path.join(root.dir, 'bin')
+    const started = path.join(root.dir, 'cp-started')
+    const release = path.join(root.dir, 'cp-release')
     fs.mkdirSync(bin)
-    fs.writeFileSync(path.join(bin, 'cp'), '#!/bin/sh\nsleep 15\nexec /bin/cp "$@"\n', {mode: 0o755})
-    const t0 = Date.now()
+    fs.writeFileSync(path.join(bin, 'cp'), `#!/bin/sh\n: > '${started}'\nwhile [ ! -e '${release}' ]; do sleep 0.05; done\nexec /bin/cp "$@"\n`, {mode: 0o755})
     const copy = execa('node', [path.resolve(path.dirname(WORKER), '../../bin/run.js'), 'prepare', 'slow', 'base'], {
       env: {...env, PATH: `${bin}:${process.env.PATH}`, CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: 'native'},
       reject: false,
     })
-    // Let the copy start and hold the lock, then write from another process.
-    for (let i = 0; i < 100 && !fs.readdirSync(path.join(s.root, 'snapshots')).some(n => n.startsWith('new-')); i++) await new Promise(r => setTimeout(r, 100))
-    const other = await worker(['ops', root.dir, 'native', 'y', '1'], env)
-    const otherDone = Date.now() - t0
+    // Once the copy holds the lock and is in cp, write from another process.
+    while (!fs.existsSync(started)) {
+      if (copy.exitCode !== null) throw new Error(`prepare ended before cp started: ${copy.exitCode}`)
+      await new Promise(r => setTimeout(r, 20))
+    }
+    let otherDone = 0
+    const other = worker(['ops', root.dir, 'native', 'y', '1'], env).then(r => { otherDone = Date.now(); return r })
+    // Hold the copy for two and a half stale windows: only the holder's refreshes keep the lock from the other writer.
+    await new Promise(r => setTimeout(r, 2.5 * stale))
+    const released = Date.now()
+    fs.writeFileSync(release, '')
     const c = await copy
+    const o = await other
     expect(c.stderr).toBe('')
     expect(c.exitCode).toBe(0)
-    expect(other.exitCode).toBe(0)
+    expect(o.exitCode).toBe(0)
     // The other writer got the lock only after the copy released it.
-    expect(otherDone).toBeGreaterThanOrEqual(15_000)
+    expect(otherDone).toBeGreaterThanOrEqual(released)
     const infos = await s.walk()
     expect(infos.map(i => i.name).sort()).toEqual(['base', 'slow', 'wy-0'])
     expect(fs.readFileSync(path.join((await s.layerPaths('slow')).own!, 'f'), 'utf8')).toBe('x')

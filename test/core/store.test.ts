@@ -8,11 +8,12 @@ import {CorruptStoreError, UnavailableError} from '../../src/core/errors.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {atomically, DB_FILE, Metastore} from '../../src/core/store/metastore.js'
 import * as q from '../../src/core/store/snapshots.js'
-import {SCHEMA_VERSION} from '../../src/core/store/schema.js'
+import {migrate, SCHEMA_VERSION} from '../../src/core/store/schema.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures')
 
 /** The CLI tests run dist/: a build older than the store's sources would test old code. */
 function assertFreshBuild(): void {
@@ -69,7 +70,7 @@ describe('store format', () => {
       const r = await ctrsnap(args, {root: missing})
       expect(r.exitCode, args.join(' ')).toBe(code)
       // A note says the root is missing; info names where it looked.
-      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs)` : ''
+      const where = args[0] === 'info' ? ` (root ${missing}, snapshotter overlayfs, namespace default)` : ''
       expect(r.stderr, args.join(' ')).toBe(`ctrsnap: note: root ${missing} does not exist\n${code === 0 ? '' : `ctrsnap: snapshot "x" does not exist${where}\n`}`)
     }
     expect(fs.existsSync(missing)).toBe(false)
@@ -132,6 +133,57 @@ describe('store format', () => {
       expect(r.stderr).toBe(`ctrsnap: ${file}: schema version ${SCHEMA_VERSION + 1} is newer than this ctrsnap understands (${SCHEMA_VERSION}); upgrade ctrsnap\n`)
     }
     expect(fs.readFileSync(file).equals(bytes)).toBe(true)
+  })
+
+  it('a store written before namespaces (schema 2, by ctrsnap 3a3e707) opens as namespace "default": same ls/tree/info bytes, ids and the id sequence kept', async () => {
+    fs.mkdirSync(path.join(dir, 'snapshots'), {recursive: true, mode: 0o700})
+    fs.copyFileSync(path.join(FIXTURES, 'store-v2', DB_FILE), file)
+    for (const id of ['1', '2', '3', '5']) fs.mkdirSync(path.join(dir, 'snapshots', id, 'fs'), {recursive: true})
+    const old = fs.readFileSync(file)
+    expect(await userVersion(file)).toBe(2)
+    const o = {root: root.dir, snapshotter: 'overlayfs'}
+    // What 3a3e707 printed for this store, byte for byte; -n default is the same store.
+    const ls = 'KEY      PARENT KIND      \napp-work base   Active    \nbase            Committed \ngone2           Active    \nlook     base   View      \n'
+    expect(await ctrsnap(['ls'], o)).toEqual({stdout: ls, stderr: '', exitCode: 0})
+    expect((await ctrsnap(['-n', 'default', 'ls'], o)).stdout).toBe(ls)
+    expect((await ctrsnap(['tree'], o)).stdout).toBe(' base\n  \\_ app-work\n  \\_ look\n gone2\n')
+    expect((await ctrsnap(['info', 'app-work'], o)).stdout).toBe('{\n    "Kind": "Active",\n    "Name": "app-work",\n    "Parent": "base",\n    "Labels": {\n        "tmp": "yes"\n    },\n    "Created": "2026-12-03T20:14:12.015664267Z",\n    "Updated": "2026-12-03T20:14:12.015664267Z"\n}\n')
+    expect((await ctrsnap(['namespaces', 'ls'], o)).stdout).toBe('NAME    LABELS \ndefault        \n')
+    expect((await ctrsnap(['-n', 'other', 'ls'], o)).stdout).toBe('KEY PARENT KIND \n')
+    // Reads upgrade in memory only: the file is the old one until a write.
+    expect(fs.readFileSync(file).equals(old)).toBe(true)
+    // The first write persists schema 3; a new snapshot gets id 7 (6 was used once), in any namespace.
+    expect((await ctrsnap(['-n', 'other', 'prepare', 'base'], o)).exitCode).toBe(0)
+    expect(await userVersion(file)).toBe(SCHEMA_VERSION)
+    expect(fs.existsSync(path.join(dir, 'snapshots', '7'))).toBe(true)
+    expect((await ctrsnap(['prepare', 'child', 'base'], o)).stdout).toBe('')
+    expect(fs.existsSync(path.join(dir, 'snapshots', '8'))).toBe(true)
+    // Labels and the mount record kept their snapshots: cleanup sees the stale mount, and no orphan.
+    expect((await ctrsnap(['label', 'base'], o)).stdout).toBe('team=infra\n')
+    const plan = JSON.parse((await ctrsnap(['cleanup', '--dry-run', '--json'], o)).stdout) as {kind: string; path: string}[]
+    expect(plan.map(i => i.kind)).toEqual(['stale-mount'])
+    expect((await ctrsnap(['rm', 'gone2'], o)).exitCode).toBe(0)
+    expect((await ctrsnap(['ls', '-q'], o)).stdout).toBe('app-work\nbase\nchild\nlook\n')
+  })
+
+  it('the namespace migration keeps every id, label and mount record of a schema-2 file, with foreign keys enforced after it', async () => {
+    const SQL = await initSqlJs()
+    const db = new SQL.Database(fs.readFileSync(path.join(FIXTURES, 'store-v2', DB_FILE)))
+    try {
+      const before = db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values
+      expect(migrate(db, 'fixture')).toBe(true)
+      expect(db.exec('SELECT id, key, kind, parent_id, created, updated, size, inodes FROM snapshots ORDER BY id')[0]!.values).toEqual(before)
+      expect(db.exec('SELECT DISTINCT namespace FROM snapshots')[0]!.values).toEqual([['default']])
+      expect(db.exec('SELECT snapshot_id, key, value FROM labels ORDER BY snapshot_id')[0]!.values).toEqual([[1, 'team', 'infra'], [2, 'tmp', 'yes']])
+      expect(db.exec('SELECT snapshot_id FROM mounts')[0]!.values).toEqual([[5]])
+      expect(db.exec("SELECT seq FROM sqlite_sequence WHERE name = 'snapshots'")[0]!.values).toEqual([[6]])
+      expect(() => db.run('DELETE FROM snapshots WHERE id = 5')).toThrow(/FOREIGN KEY/)
+      expect(() => db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('default', 'base', 'Active', '', '')")).toThrow(/UNIQUE/)
+      db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('b', 'base', 'Active', '', '')")
+      expect(db.exec("SELECT id FROM snapshots WHERE namespace = 'b'")[0]!.values).toEqual([[7]])
+    } finally {
+      db.close()
+    }
   })
 
   it('a SQLite file that is not ours (tables, no schema version) is a corrupt store', async () => {
@@ -258,8 +310,8 @@ describe('the lock', () => {
   afterEach(() => root.cleanup())
 
   /** A process holding the root's lock (wrapped: an execa process is a thenable an async function would wait for). */
-  async function holder(dir: string) {
-    const p = execa('node', [WORKER, 'hold', dir], {reject: false})
+  async function holder(dir: string, env: Record<string, string> = {}) {
+    const p = execa('node', [WORKER, 'hold', dir], {env, reject: false})
     await new Promise<void>((resolve, reject) => {
       p.stdout!.once('data', () => resolve())
       p.once('exit', () => reject(new Error('holder exited')))
@@ -309,14 +361,38 @@ describe('the lock', () => {
     expect(fs.existsSync(path.join(s.root, `${DB_FILE}.lock`))).toBe(false)
   }, 40_000)
 
+  it('CTRSNAP_LOCK_STALE_MS shortens the window down to 3 s and not below: 500 means 3 s, for the message and the takeover', async () => {
+    const env = {CTRSNAP_LOCK_STALE_MS: '500'}
+    const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
+    await s.prepare('a', '')
+    const lock = path.join(s.root, `${DB_FILE}.lock`)
+    // The holder runs with the same window, so it refreshes often enough to stay live.
+    const {p: h} = await holder(s.root, env)
+    const busy = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env: {...env, CTRSNAP_LOCK_TIMEOUT_MS: '300'}})
+    expect(busy.stderr).toMatch(/waited 0\.3s; a lock left by a killed process is taken over after 3s\)\n$/)
+    expect(busy.exitCode).toBe(8)
+    h.kill('SIGKILL')
+    await h
+    // Staleness counts from the dead holder's last refresh.
+    const lastRefresh = fs.statSync(lock).mtimeMs
+    const r = await ctrsnap(['prepare', 'b'], {root: root.dir, snapshotter: 'native', env})
+    const age = Date.now() - lastRefresh
+    expect(r).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect(age).toBeGreaterThanOrEqual(3_000)
+    expect(age).toBeLessThan(10_000) // not the default window
+    expect((await s.walk()).map(i => i.name)).toEqual(['a', 'b'])
+    expect(fs.existsSync(lock)).toBe(false)
+  }, 40_000)
+
   it('eight writers racing to take over a SIGKILLed lock: every one that succeeds is kept, any other fails with exit 8 having written nothing', async () => {
     const s = openSnapshotter({root: root.dir, snapshotter: 'native'})
     await s.prepare('a', '')
     const {p: h} = await holder(s.root)
     h.kill('SIGKILL')
     await h
+    // The race, not the window (proven above), is the point: a short one.
     const writers = await Promise.all(
-      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {reject: false})),
+      Array.from({length: 8}, (_, i) => execa('node', [WORKER, 'ops', root.dir, 'native', `r${i}`, '1'], {env: {CTRSNAP_LOCK_STALE_MS: '4000'}, reject: false})),
     )
     const kept: string[] = ['a']
     for (const w of writers) {
@@ -343,29 +419,29 @@ describe('atomically (batch --atomic)', () => {
   it('joined writes commit once at the end; one that fails takes back only its own changes; reads see the uncommitted state', async () => {
     const store = new Metastore(tmp.dir)
     const seen = await atomically(async () => {
-      await store.write(tx => { q.insertSnapshot(tx.db, 'a', 'Active', null, 't', {}) })
+      await store.write(tx => { q.insertSnapshot(tx.db, 'default', 'a', 'Active', null, 't', {}) })
       await expect(store.write(tx => {
-        q.insertSnapshot(tx.db, 'b', 'Active', null, 't', {})
+        q.insertSnapshot(tx.db, 'default', 'b', 'Active', null, 't', {})
         throw new Error('boom')
       })).rejects.toThrow('boom')
       // Nothing on disk yet.
       expect(fs.existsSync(path.join(tmp.dir, DB_FILE))).toBe(false)
       const db = await store.read()
-      return [q.getRecord(db, 'a')?.key, q.getRecord(db, 'b')?.key]
+      return [q.getRecord(db, 'default', 'a')?.key, q.getRecord(db, 'default', 'b')?.key]
     })
     expect(seen).toEqual(['a', undefined])
     const db = await store.read()
-    expect([q.getRecord(db, 'a')?.key, q.getRecord(db, 'b')?.key]).toEqual(['a', undefined])
+    expect([q.getRecord(db, 'default', 'a')?.key, q.getRecord(db, 'default', 'b')?.key]).toEqual(['a', undefined])
   })
 
   it('a throw rolls every joined write back and runs their undo hooks, newest first; after-commit work never runs', async () => {
     const store = new Metastore(tmp.dir)
-    await store.write(tx => { q.insertSnapshot(tx.db, 'keep', 'Active', null, 't', {}) })
+    await store.write(tx => { q.insertSnapshot(tx.db, 'default', 'keep', 'Active', null, 't', {}) })
     const before = fs.readFileSync(path.join(tmp.dir, DB_FILE))
     const log: string[] = []
     await expect(atomically(async () => {
       await store.write(tx => {
-        q.insertSnapshot(tx.db, 'x', 'Active', null, 't', {})
+        q.insertSnapshot(tx.db, 'default', 'x', 'Active', null, 't', {})
         tx.onRollback!(() => { log.push('undo x') })
         tx.afterCommit!(() => { log.push('after x') })
       })

@@ -42,6 +42,6 @@ describe('README differences from ctr', () => {
   it('--json errors are {"error": {kind, message, exitCode}} on stdout', async () => {
     const r = await ctrsnap(['info', '--json', 'nope'], {root: tmp.dir})
     expect(r.exitCode).toBe(3)
-    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "nope" does not exist (root ${tmp.dir}, snapshotter overlayfs)`, exitCode: 3}})
+    expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "nope" does not exist (root ${tmp.dir}, snapshotter overlayfs, namespace default)`, exitCode: 3}})
   })
 })

@@ -8,7 +8,7 @@
 //   block DIR MS                    inside a write: insert a row, block the event loop MS ms, then commit
 //   dir-fsync-fails ROOT SNAPSHOTTER KEY  prepare KEY while every directory fsync fails
 //   crash ROOT SNAPSHOTTER STEP OP ARGS...  run OP (prepare KEY PARENT | rm KEY | commit NAME KEY),
-//                                   SIGKILL self at STEP (see `steps` below)
+//                                   SIGKILL self at STEP (a kill point of killpoints.mjs)
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -16,10 +16,10 @@ import {fileURLToPath} from 'node:url'
 const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist')
 const {openSnapshotter} = await import(`${dist}/core/open.js`)
 const {Metastore} = await import(`${dist}/core/store/metastore.js`)
+const {armKillPoint} = await import('./killpoints.mjs')
 
 const [cmd, ...args] = process.argv.slice(2)
 const out = obj => process.stdout.write(JSON.stringify(obj) + '\n')
-const die = () => process.kill(process.pid, 'SIGKILL')
 
 if (cmd === 'ops') {
   const [root, snapshotter, worker, n] = args
@@ -86,37 +86,7 @@ if (cmd === 'ops') {
   }
 } else if (cmd === 'crash') {
   const [root, snapshotter, step, op, ...rest] = args
-  const isDbTemp = p => path.basename(String(p)).startsWith('.metadata.db.tmp-')
-  const isSnapDir = p => /\/snapshots\/\d+$/.test(String(p))
-  const dbFds = new Set()
-  const real = {mkdtempSync: fs.mkdtempSync, renameSync: fs.renameSync, openSync: fs.openSync, writeSync: fs.writeSync}
-  // Kill points, in the order a write goes through them. The modules under test
-  // use node:fs's default export, so patching it here reaches them.
-  const steps = {
-    // prepare: an empty temp dir exists
-    'temp-created': () => { fs.mkdtempSync = (...a) => { real.mkdtempSync(...a); die() } },
-    // prepare: populated temp dir, not yet in place
-    'before-dir-rename': () => { fs.renameSync = (from, to) => { if (isSnapDir(to)) die(); real.renameSync(from, to) } },
-    // prepare: the directory is in place, its record not yet persisted
-    'after-dir-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (isSnapDir(to)) die() } },
-    // any write: half of the new metadata.db written to its temp file
-    'db-half-written': () => {
-      fs.openSync = (p, ...a) => { const fd = real.openSync(p, ...a); if (isDbTemp(p)) dbFds.add(fd); return fd }
-      fs.writeSync = (fd, data, off = 0, len, ...a) => {
-        if (!dbFds.has(fd)) return real.writeSync(fd, data, off, len, ...a)
-        real.writeSync(fd, data, off, Math.floor((len ?? data.length) / 2))
-        die()
-      }
-    },
-    // any write: the temp file is complete and synced, not yet renamed over metadata.db
-    'db-before-rename': () => { fs.renameSync = (from, to) => { if (isDbTemp(from)) die(); real.renameSync(from, to) } },
-    // any write: the new metadata.db is in place (removal: its directory not yet moved aside)
-    'db-after-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (isDbTemp(from)) die() } },
-    // rm: the directory is moved aside to rm-<id>, not yet deleted
-    'after-rm-rename': () => { fs.renameSync = (from, to) => { real.renameSync(from, to); if (path.basename(to).startsWith('rm-')) die() } },
-  }
-  if (!steps[step]) throw new Error(`unknown step ${step}`)
-  steps[step]()
+  armKillPoint(step)
   const s = openSnapshotter({root, snapshotter})
   if (op === 'prepare') await s.prepare(rest[0], rest[1] ?? '')
   else if (op === 'rm') await s.remove(rest[0])

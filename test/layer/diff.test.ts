@@ -155,9 +155,22 @@ describe.skipIf(!root)('diff (needs root)', () => {
 
       it('round trip against an explicit older parent (trees compared through read-only mounts)', async () => {
         await layer(snap, 'top', 'key', buildTar([whiteout('usr/bin', 'tool'), file('top', 't', {mtime: 3000}), dir('new', {mode: 0o755, mtime: 3001})]))
-        const {blob} = await diffBuf(snap, 'top', 'base')
-        // The read-only mounts made for the comparison are gone again.
-        expect(readMountinfo().filter(m => m.mountPoint.includes('ctrsnap-diff-'))).toEqual([])
+        // The read-only mounts made for the comparison go under the temp dir: this test's own, so the
+        // check below sees no other suite's mounts.
+        const own = path.join(tmp.dir, 'tmpdir')
+        fs.mkdirSync(own)
+        const saved = process.env.TMPDIR
+        process.env.TMPDIR = own
+        let blob: Buffer
+        try {
+          ({blob} = await diffBuf(snap, 'top', 'base'))
+        } finally {
+          if (saved === undefined) delete process.env.TMPDIR
+          else process.env.TMPDIR = saved
+        }
+        // They are gone again, with their directories.
+        expect(readMountinfo().filter(m => m.mountPoint.startsWith(`${own}/`))).toEqual([])
+        expect(fs.readdirSync(own)).toEqual([])
         await layer(snap, 'rt2', 'base', blob)
         expect(await merged(snap, 'rt2')).toEqual(await merged(snap, 'top'))
         // and from nothing: the whole tree

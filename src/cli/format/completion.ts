@@ -1,13 +1,14 @@
 /**
  * Shell completion scripts. Commands, flags and flag values are written into
  * the script (a TAB costs no Node start); snapshot keys come from
- * `ctrsnap ls -q`, run with the --root/--snapshotter already on the command
- * line (and the environment's CTRSNAP_ROOT/CTRSNAP_SNAPSHOTTER otherwise).
+ * `ctrsnap ls -q`, run with the --root/--snapshotter/--namespace already on the
+ * command line (and the environment's CTRSNAP_* otherwise); namespace names from
+ * `ctrsnap namespaces ls -q`.
  */
 
 import {CTR_PREFIXES, LEADING_FLAGS} from '../argv.js'
 
-export type ValueKind = 'dir' | 'file' | 'filter' | 'none'
+export type ValueKind = 'dir' | 'file' | 'filter' | 'namespace' | 'none'
 
 export interface CompletionFlag {
   long: string
@@ -53,7 +54,7 @@ export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Posi
 }
 
 /** Flag values that are paths or filter expressions, by flag name. */
-export const FLAG_VALUES: Record<string, ValueKind> = {root: 'dir', target: 'dir', output: 'file', filter: 'filter'}
+export const FLAG_VALUES: Record<string, ValueKind> = {root: 'dir', target: 'dir', output: 'file', filter: 'filter', namespace: 'namespace'}
 
 /** Starting points offered for --filter. */
 export const FILTER_HINTS = ['kind==active', 'kind==view', 'kind==committed', 'name==', 'name~=', 'parent==', 'labels.']
@@ -74,9 +75,16 @@ function positionalSpec(p: Positional): string {
   return p.type
 }
 
-/** The flags that may stand before the command (src/cli/argv.ts), as the commands define them. */
+/**
+ * The flags that may stand before the command (src/cli/argv.ts), as the commands define them;
+ * with its short name if any command has one (cleanup's --namespace has no -n, but before the
+ * command -n is the namespace).
+ */
 function leadingFlags(cmds: readonly CompletionCommand[]): CompletionFlag[] {
-  return LEADING_FLAGS.flatMap(name => cmds.flatMap(c => c.flags).find(f => f.long === name) ?? [])
+  return LEADING_FLAGS.flatMap(name => {
+    const defs = cmds.flatMap(c => c.flags).filter(f => f.long === name)
+    return defs.find(f => f.char !== undefined) ?? defs[0] ?? []
+  })
 }
 
 /** `case` arms shared by both scripts: their syntax is the same in bash and zsh. */
@@ -139,15 +147,19 @@ ${argArms}
   esac
 }
 
-# Snapshot keys, with the --root/--snapshotter of the command line and any ls flags given.
+# Snapshot keys, with the --root/--snapshotter/--namespace of the command line and any ls flags given;
+# with --namespaces first, the namespaces of the store instead.
 ${fn}_keys() {
   local bin=$1
-  local -a opts
+  local -a opts list
   shift
+  list=(ls -q)
+  [[ $1 == --namespaces ]] && { list=(namespaces ls -q); shift; }
   [[ $bin == "~/"* ]] && bin=$HOME/\${bin#"~/"}
   [[ -n $${v}_root ]] && opts+=(--root "$${v}_root")
   [[ -n $${v}_snapshotter ]] && opts+=(--snapshotter "$${v}_snapshotter")
-  "$bin" ls -q "\${opts[@]}" "$@" 2>/dev/null
+  [[ -n $${v}_namespace ]] && opts+=(--namespace "$${v}_namespace")
+  "$bin" "\${list[@]}" "\${opts[@]}" "$@" 2>/dev/null
 }
 `
 }
@@ -160,9 +172,9 @@ ${fn}_keys() {
  */
 function scanner(bin: string): string {
   const {fn, v} = prefixes(bin)
-  return `# Sets ${v}_cmd, ${v}_pos, ${v}_root, ${v}_snapshotter and ${v}_expect (the flag whose value the last word awaits).
+  return `# Sets ${v}_cmd, ${v}_pos, ${v}_root, ${v}_snapshotter, ${v}_namespace and ${v}_expect (the flag whose value the last word awaits).
 ${fn}_scan() {
-  ${v}_cmd= ${v}_pos=0 ${v}_root= ${v}_snapshotter= ${v}_expect=
+  ${v}_cmd= ${v}_pos=0 ${v}_root= ${v}_snapshotter= ${v}_namespace= ${v}_expect=
   local w name flags dashdash=
   shift
   for w in "$@"; do
@@ -171,6 +183,7 @@ ${fn}_scan() {
       case $${v}_expect in
         --root) ${v}_root=$w ;;
         --snapshotter) ${v}_snapshotter=$w ;;
+        --namespace|-n) ${v}_namespace=$w ;;
       esac
       ${v}_expect=
       continue
@@ -182,6 +195,7 @@ ${fn}_scan() {
         case $name in
           --root) ${v}_root=\${w#*=} ;;
           --snapshotter) ${v}_snapshotter=\${w#*=} ;;
+          --namespace|-n) ${v}_namespace=\${w#*=} ;;
         esac
       else
         flags=" $(${fn}_flags "$${v}_cmd") "
@@ -245,6 +259,7 @@ ${fn}() {
     file) mapfile -t COMPREPLY < <(compgen -f -- "$cur"); compopt -o filenames 2>/dev/null ;;
     filter) ${fn}_reply ${q(FILTER_HINTS.join('\n'))} "$cur"; compopt -o nospace 2>/dev/null ;;
     snapshot*) ${fn}_reply "$(${fn}_keys "\${COMP_WORDS[0]}" \${value#snapshot})" "$cur" ;;
+    namespace) ${fn}_reply "$(${fn}_keys "\${COMP_WORDS[0]}" --namespaces)" "$cur" ;;
   esac
 }
 
@@ -308,6 +323,7 @@ ${fn}() {
     file) _files ;;
     filter) compadd -S '' -- ${FILTER_HINTS.map(q).join(' ')} ;;
     snapshot*) keys=("\${(@f)$(${fn}_keys "\${words[1]}" \${=value#snapshot})}"); compadd -- "\${keys[@]}" ;;
+    namespace) keys=("\${(@f)$(${fn}_keys "\${words[1]}" --namespaces)}"); compadd -- "\${keys[@]}" ;;
   esac
 }
 

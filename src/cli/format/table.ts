@@ -40,3 +40,8 @@ export function humanSize(bytes: number): string {
   if (rem * 2n > div || (rem * 2n === div && tenths % 2n === 1n)) tenths++
   return `${tenths / 10n}.${tenths % 10n} ${UNITS[unit]}`
 }
+
+/** `ctr namespaces ls`: NAME and LABELS; ctrsnap's namespaces have no labels. */
+export function namespacesText(names: readonly string[]): string {
+  return tabwriter([['NAME', 'LABELS'], ...names.map(n => [n, ''])])
+}

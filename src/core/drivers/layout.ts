@@ -1,5 +1,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
+import {makeDirs} from '../dirs.js'
+import {fsError} from '../errors.js'
 
 /** `<root>/snapshots`: one directory per snapshot id, plus in-flight `new-*` and `rm-*`. */
 export function snapshotsDir(root: string): string {
@@ -19,8 +21,16 @@ export const REMOVING_PREFIX = 'rm-'
  */
 export function makeTempDir(root: string): string {
   const dir = snapshotsDir(root)
-  fs.mkdirSync(dir, {recursive: true, mode: 0o700})
-  return fs.mkdtempSync(path.join(dir, `${TEMP_PREFIX}${process.pid}-`))
+  const prefix = path.join(dir, `${TEMP_PREFIX}${process.pid}-`)
+  // Twice at most: a failed first prepare may take back an empty snapshots/ between our making it and our using it.
+  for (let attempt = 1; ; attempt++) {
+    makeDirs(dir, 0o700)
+    try {
+      return fs.mkdtempSync(prefix)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 2) throw fsError('create', `${prefix}XXXXXX`, err)
+    }
+  }
 }
 
 /** The pid in a `new-<pid>-XXXXXX` name, if any. */

@@ -17,12 +17,12 @@ export async function commitExtract(sn: LocalSnapshotter, key: string, dir: stri
   const u = diskUsage(dir)
   await sn.store.write(tx => {
     const db = tx.db
-    const rec = q.getRecord(db, key)
+    const rec = q.getRecord(db, sn.namespace, key)
     if (!rec) throw new NotFoundError(`snapshot "${key}" does not exist`)
     if (rec.kind !== 'Active') throw new FailedPreconditionError(`snapshot "${key}" is not active: only active snapshots can be committed`)
     sn.assertNotMounted(db, [rec.id], 'commit')
     if (rec.parent !== parent) throw new FailedPreconditionError(`snapshot "${key}" has parent "${rec.parent}", not "${parent}"`)
-    if (q.getRecord(db, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
+    if (q.getRecord(db, sn.namespace, name)) throw new AlreadyExistsError(`snapshot "${name}": already exists`)
     q.commitRecord(db, rec.id, name, rfc3339Nano(), u.size, u.inodes, labels)
   })
 }

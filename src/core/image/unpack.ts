@@ -1,5 +1,4 @@
 import {randomBytes} from 'node:crypto'
-import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {PassThrough, type Readable} from 'node:stream'
@@ -7,6 +6,7 @@ import {FailedPreconditionError, InterruptedError, InvalidArgumentError, isKind,
 import {interruptible} from '../interrupt.js'
 import {makeTempDir} from '../drivers/layout.js'
 import {removeTree} from '../fs/remove.js'
+import {makeDirs} from '../dirs.js'
 import type {LocalSnapshotter} from '../local.js'
 import type {StagedLayer} from '../layer/apply.js'
 import {acquireLock, type Lock} from '../store/lock.js'
@@ -227,7 +227,7 @@ class Slots {
 async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | null> {
   const dir = path.join(sn.root, 'locks')
   try {
-    fs.mkdirSync(dir, {recursive: true})
+    makeDirs(dir)
     return await acquireLock(path.join(dir, digestHex(chainId)))
   } catch {
     return null
@@ -238,7 +238,7 @@ async function layerLock(sn: LocalSnapshotter, chainId: Digest): Promise<Lock | 
 async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<number> {
   const db = await sn.store.read()
   for (let i = chain.length - 1; i >= 0; i--) {
-    const rec = q.getRecord(db, chain[i]!)
+    const rec = q.getRecord(db, sn.namespace, chain[i]!)
     if (!rec) continue
     const parent = i === 0 ? '' : chain[i - 1]!
     if (rec.kind !== 'Committed' || rec.parent !== parent) {
@@ -250,7 +250,7 @@ async function topExisting(sn: LocalSnapshotter, chain: Digest[]): Promise<numbe
 }
 
 async function committedOn(sn: LocalSnapshotter, name: string, parent: string): Promise<boolean> {
-  const rec = q.getRecord(await sn.store.read(), name)
+  const rec = q.getRecord(await sn.store.read(), sn.namespace, name)
   return rec !== undefined && rec.kind === 'Committed' && rec.parent === parent
 }
 

@@ -41,10 +41,3 @@ export function writeFileAtomic(file: string, data: Uint8Array): void {
 export function isAtomicTemp(name: string, base: string): boolean {
   return name.startsWith(`.${base}.tmp-`)
 }
-
-/** "no space left on device (ENOSPC)" from Node's "ENOSPC: no space left on device, write". */
-export function errnoText(err: unknown): string {
-  const e = err as NodeJS.ErrnoException
-  const m = e.code ? new RegExp(`^${e.code}: ([^,]+)`).exec(e.message ?? '') : null
-  return m ? `${m[1]} (${e.code})` : (e.code ?? e.message ?? String(err))
-}

@@ -1,6 +1,5 @@
 import fs from 'node:fs'
-import {UnavailableError} from '../errors.js'
-import {errnoText} from './atomic-file.js'
+import {errnoText, UnavailableError} from '../errors.js'
 import {checkInterrupt} from '../interrupt.js'
 
 export interface Lock {
@@ -19,14 +18,22 @@ function envMs(name: string, fallback: number): number {
 
 /** How long a writer waits for the lock before the store counts as unavailable. */
 export const LOCK_WAIT_MS = envMs('CTRSNAP_LOCK_TIMEOUT_MS', 60_000)
+// proper-lockfile refreshes no more often than once a second.
+const MIN_REFRESH_MS = 1_000
+/**
+ * The shortest stale window CTRSNAP_LOCK_STALE_MS may set: three refreshes, so a
+ * holder whose refresh lags by up to 2 s is not taken for dead, and one lagging
+ * 1.25 s still writes (WRITE_MARGIN_MS); lags of 1.6 s were seen on a loaded
+ * 2-core machine. Tests that kill writers use it to wait less.
+ */
+export const MIN_LOCK_STALE_MS = 3 * MIN_REFRESH_MS
 /**
  * A lock whose mtime is older than this belongs to a dead process and is taken
  * over. The holder refreshes it every STALE/5 ms (at least 1 s) from a timer, so async work
  * (cp, tar) keeps it; only a blocked event loop lets it go stale.
  */
-export const LOCK_STALE_MS = Math.max(envMs('CTRSNAP_LOCK_STALE_MS', 10_000), 5_000)
-// proper-lockfile refreshes no more often than once a second.
-const REFRESH_MS = Math.max(LOCK_STALE_MS / 5, 1_000)
+export const LOCK_STALE_MS = Math.max(envMs('CTRSNAP_LOCK_STALE_MS', 10_000), MIN_LOCK_STALE_MS)
+const REFRESH_MS = Math.max(LOCK_STALE_MS / 5, MIN_REFRESH_MS)
 const WRITE_MARGIN_MS = Math.min(2_000, LOCK_STALE_MS / 4)
 
 /**

@@ -1,8 +1,9 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type {BindParams, Database, SqlJsStatic, SqlValue} from 'sql.js'
-import {CorruptStoreError, InvalidArgumentError, SnapshotError, UnavailableError} from '../errors.js'
-import {errnoText, writeFileAtomic} from './atomic-file.js'
+import {makeDirs} from '../dirs.js'
+import {CorruptStoreError, errnoText, InvalidArgumentError, SnapshotError, UnavailableError} from '../errors.js'
+import {writeFileAtomic} from './atomic-file.js'
 import {acquireLock, type Lock} from './lock.js'
 import {checkInterrupt, interruptible} from '../interrupt.js'
 import {migrate} from './schema.js'
@@ -203,20 +204,53 @@ export class Metastore {
    * Run `fn` under the root's lock on a fresh load of the file. Changes are
    * persisted when `fn` calls `tx.commit()` or returns; if `fn` throws before
    * committing, the file is left untouched.
+   *
+   * Only a write with `create` makes the store's directory. Any other write
+   * on a store that does not exist runs `fn` on an empty store and creates
+   * nothing: `unmount`, `rm`, `label` of what is not there fail as not found,
+   * not as a directory that cannot be made.
    */
-  async write<T>(fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
-    if (scope) return join(scope, this, fn)
-    try {
-      fs.mkdirSync(this.dir, {recursive: true, mode: 0o700})
-    } catch (err) {
-      throw storeError('create', this.dir, err)
-    }
-    const lock = await acquireLock(this.file)
+  async write<T>(fn: (tx: WriteTx) => Promise<T> | T, opts: {create?: boolean} = {}): Promise<T> {
+    if (scope?.joined === undefined && !opts.create && !fs.existsSync(this.dir)) return this.writeNothing(fn)
+    if (scope) return join(scope, this, fn, () => this.lockCreating())
+    const lock = await this.lockCreating()
     // A signal from here on stops the work and rolls it back (src/core/interrupt.ts); waiting for the lock, it ends the process.
-    return interruptible(() => this.locked(lock, fn))
+    return interruptible(() => this.underLock(lock, fn))
   }
 
-  private async locked<T>(lock: Lock, fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
+  /** Make the store's directory if missing, and lock it. */
+  private async lockCreating(): Promise<Lock> {
+    for (let attempt = 1; ; attempt++) {
+      makeDirs(this.dir, 0o700)
+      try {
+        return await acquireLock(this.file)
+      } catch (err) {
+        // Another command that failed took its new, empty directory back between our finding and our locking it: once more.
+        if (attempt === 2 || fs.existsSync(this.dir)) throw err
+      }
+    }
+  }
+
+  /** `fn` on an empty store that nothing may be written to. */
+  private async writeNothing<T>(fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
+    const {db: raw} = await load(this.file)
+    const tx: WriteTx = {
+      db: new Db(raw),
+      commit: () => {
+        throw new Error(`internal: a write without the create option to ${this.dir}, which does not exist`)
+      },
+    }
+    try {
+      const result = await fn(tx)
+      tx.commit() // as a locked write's return commits
+      return result
+    } finally {
+      raw.close()
+    }
+  }
+
+  /** `fn` on a fresh load of the file under `lock`, which it releases. */
+  private async underLock<T>(lock: Lock, fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
     try {
       const {db: raw} = await load(this.file)
       const db = new Db(raw)
@@ -267,18 +301,13 @@ interface Joined {
 let scope: {joined?: Joined} | undefined
 
 /** A write() inside atomically(): on the batch's locked database, inside a savepoint so a failed write takes back only its own changes. */
-async function join<T>(s: {joined?: Joined}, store: Metastore, fn: (tx: WriteTx) => Promise<T> | T): Promise<T> {
+async function join<T>(s: {joined?: Joined}, store: Metastore, fn: (tx: WriteTx) => Promise<T> | T, lock: () => Promise<Lock>): Promise<T> {
   if (!s.joined) {
+    const held = await lock()
     try {
-      fs.mkdirSync(store.dir, {recursive: true, mode: 0o700})
+      s.joined = {file: store.file, lock: held, raw: (await load(store.file)).db, queue: Promise.resolve(), after: [], undo: []}
     } catch (err) {
-      throw storeError('create', store.dir, err)
-    }
-    const lock = await acquireLock(store.file)
-    try {
-      s.joined = {file: store.file, lock, raw: (await load(store.file)).db, queue: Promise.resolve(), after: [], undo: []}
-    } catch (err) {
-      await lock.release()
+      await held.release()
       throw err
     }
   }

@@ -30,6 +30,29 @@ export const MIGRATIONS: readonly string[] = [
      created     TEXT NOT NULL
    ) WITHOUT ROWID;
    CREATE INDEX mounts_snapshot ON mounts(snapshot_id);`,
+  // Namespaces: a key is unique within its namespace; earlier snapshots are in `default`.
+  // SQLite cannot change a UNIQUE constraint in place: rebuild the table, keeping every
+  // id (directories are named by id, and labels and mounts point at it) and AUTOINCREMENT's
+  // high-water mark (an id once used, even by a removed snapshot, is never given again).
+  `CREATE TABLE snapshots_ns (
+     id        INTEGER PRIMARY KEY AUTOINCREMENT,
+     namespace TEXT NOT NULL,
+     key       TEXT NOT NULL,
+     kind      TEXT NOT NULL CHECK (kind IN ('View', 'Active', 'Committed')),
+     parent_id INTEGER REFERENCES snapshots(id),
+     created   TEXT NOT NULL,
+     updated   TEXT NOT NULL,
+     size      INTEGER NOT NULL DEFAULT 0,
+     inodes    INTEGER NOT NULL DEFAULT 0,
+     UNIQUE (namespace, key)
+   );
+   INSERT INTO snapshots_ns (id, namespace, key, kind, parent_id, created, updated, size, inodes)
+     SELECT id, 'default', key, kind, parent_id, created, updated, size, inodes FROM snapshots;
+   DELETE FROM sqlite_sequence WHERE name = 'snapshots_ns';
+   INSERT INTO sqlite_sequence (name, seq) SELECT 'snapshots_ns', seq FROM sqlite_sequence WHERE name = 'snapshots';
+   DROP TABLE snapshots;
+   ALTER TABLE snapshots_ns RENAME TO snapshots;
+   CREATE INDEX snapshots_parent ON snapshots(parent_id);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -49,13 +72,25 @@ export function migrate(db: Database, file: string): boolean {
   if (version === 0 && hasTables(db)) {
     throw new CorruptStoreError(`${file}: not a ctrsnap metadata database (it has tables but no schema version)`)
   }
+  if (version === SCHEMA_VERSION) return false
+  // Off while migrating (it cannot change inside a transaction): a table rebuild drops a
+  // table others reference. Each step is checked before it commits instead.
+  db.exec('PRAGMA foreign_keys = OFF')
   for (let v = version; v < SCHEMA_VERSION; v++) {
     db.exec('BEGIN')
     db.exec(MIGRATIONS[v]!)
+    if (db.exec('PRAGMA foreign_key_check').length > 0) {
+      db.exec('ROLLBACK')
+      throw new CorruptStoreError(`${file}: references between snapshots, labels and mounts are broken (found while upgrading the schema to version ${v + 1})`)
+    }
     db.exec(`PRAGMA user_version = ${v + 1}`)
     db.exec('COMMIT')
   }
-  return version < SCHEMA_VERSION
+  db.exec('PRAGMA foreign_keys = ON')
+  // A rebuilt table leaves free pages: without them the file stays as small as before
+  // (metadata.db is written whole, next to its old copy, on every change).
+  db.exec('VACUUM')
+  return true
 }
 
 function hasTables(db: Database): boolean {

@@ -4,6 +4,7 @@ import type {Db} from './metastore.js'
 /** One snapshot row with what drivers need: its id and its chain of parent ids. */
 export interface SnapshotRecord {
   id: number
+  namespace: string
   key: string
   kind: Kind
   parentId: number | null
@@ -14,17 +15,26 @@ export interface SnapshotRecord {
   inodes: number
 }
 
-const SELECT = `SELECT s.id, s.key, s.kind, s.parent_id AS parentId, coalesce(p.key, '') AS parent,
+const SELECT = `SELECT s.id, s.namespace, s.key, s.kind, s.parent_id AS parentId, coalesce(p.key, '') AS parent,
                        s.created, s.updated, s.size, s.inodes
                   FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id`
 
-export function getRecord(db: Db, key: string): SnapshotRecord | undefined {
-  return db.get<SnapshotRecord>(`${SELECT} WHERE s.key = ?`, [key])
+// Every query by key is within one namespace (`ns`); by id, it needs none: ids are
+// unique in the whole store, and a parent is always in its child's namespace.
+
+export function getRecord(db: Db, ns: string, key: string): SnapshotRecord | undefined {
+  return db.get<SnapshotRecord>(`${SELECT} WHERE s.namespace = ? AND s.key = ?`, [ns, key])
 }
 
-/** Every record in bytewise key order. */
-export function allRecords(db: Db): SnapshotRecord[] {
-  return db.all<SnapshotRecord>(`${SELECT} ORDER BY s.key`)
+/** Every record of the namespace in bytewise key order; with no `ns`, of every namespace (cleanup's view), by namespace then key. */
+export function allRecords(db: Db, ns?: string): SnapshotRecord[] {
+  if (ns === undefined) return db.all<SnapshotRecord>(`${SELECT} ORDER BY s.namespace, s.key`)
+  return db.all<SnapshotRecord>(`${SELECT} WHERE s.namespace = ? ORDER BY s.key`, [ns])
+}
+
+/** The namespaces that have snapshots, in bytewise order. */
+export function namespaces(db: Db): string[] {
+  return db.values('SELECT DISTINCT namespace FROM snapshots ORDER BY namespace').map(r => r[0] as string)
 }
 
 export function getLabels(db: Db, id: number): Labels {
@@ -58,17 +68,18 @@ export function countChildren(db: Db, id: number): number {
   return Number(db.values('SELECT count(*) FROM snapshots WHERE parent_id = ?', [id])[0]![0])
 }
 
-/** Every snapshot with its labels, in bytewise key order (SQLite's BINARY collation is memcmp on UTF-8). */
-export function walkInfos(db: Db): Info[] {
+/** Every snapshot of the namespace with its labels, in bytewise key order (SQLite's BINARY collation is memcmp on UTF-8). */
+export function walkInfos(db: Db, ns: string): Info[] {
   const labels = new Map<number, Labels>()
-  for (const [id, k, v] of db.values('SELECT snapshot_id, key, value FROM labels ORDER BY snapshot_id, key')) {
+  for (const [id, k, v] of db.values('SELECT l.snapshot_id, l.key, l.value FROM labels l JOIN snapshots s ON s.id = l.snapshot_id WHERE s.namespace = ? ORDER BY l.snapshot_id, l.key', [ns])) {
     let l = labels.get(id as number)
     if (!l) labels.set(id as number, (l = {}))
     l[k as string] = v as string
   }
   return db.values(
     `SELECT s.id, s.key, s.kind, coalesce(p.key, ''), s.created, s.updated
-       FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id ORDER BY s.key`,
+       FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id WHERE s.namespace = ? ORDER BY s.key`,
+    [ns],
   ).map(([id, key, kind, parent, created, updated]) => ({
     kind: kind as Kind,
     name: key as string,
@@ -79,8 +90,8 @@ export function walkInfos(db: Db): Info[] {
   }))
 }
 
-export function insertSnapshot(db: Db, key: string, kind: Kind, parentId: number | null, now: string, labels: Labels): number {
-  db.run('INSERT INTO snapshots (key, kind, parent_id, created, updated) VALUES (?, ?, ?, ?, ?)', [key, kind, parentId, now, now])
+export function insertSnapshot(db: Db, ns: string, key: string, kind: Kind, parentId: number | null, now: string, labels: Labels): number {
+  db.run('INSERT INTO snapshots (namespace, key, kind, parent_id, created, updated) VALUES (?, ?, ?, ?, ?, ?)', [ns, key, kind, parentId, now, now])
   const id = db.lastInsertId()
   setLabels(db, id, labels)
   return id
@@ -113,7 +124,7 @@ export function deleteSnapshot(db: Db, id: number): void {
   db.run('DELETE FROM snapshots WHERE id = ?', [id])
 }
 
-/** Ids that have a record: everything else under snapshots/ is an orphan. */
+/** Ids that have a record, in any namespace: everything else under snapshots/ is an orphan. */
 export function allIds(db: Db): Set<number> {
   return new Set(db.values('SELECT id FROM snapshots').map(r => r[0] as number))
 }
@@ -127,12 +138,14 @@ export interface MountRecord {
 
 const SELECT_MOUNT = 'SELECT m.target, s.key, m.snapshot_id AS snapshotId, m.created FROM mounts m JOIN snapshots s ON s.id = m.snapshot_id'
 
-export function mountRecords(db: Db): MountRecord[] {
-  return db.all<MountRecord>(`${SELECT_MOUNT} ORDER BY m.target`)
+/** Mount records of one namespace, or with no `ns` of all (cleanup judges every record of the store). */
+export function mountRecords(db: Db, ns?: string): MountRecord[] {
+  if (ns === undefined) return db.all<MountRecord>(`${SELECT_MOUNT} ORDER BY m.target`)
+  return db.all<MountRecord>(`${SELECT_MOUNT} WHERE s.namespace = ? ORDER BY m.target`, [ns])
 }
 
-export function mountRecord(db: Db, target: string): MountRecord | undefined {
-  return db.get<MountRecord>(`${SELECT_MOUNT} WHERE m.target = ?`, [target])
+export function mountRecord(db: Db, ns: string, target: string): MountRecord | undefined {
+  return db.get<MountRecord>(`${SELECT_MOUNT} WHERE m.target = ? AND s.namespace = ?`, [target, ns])
 }
 
 export function mountsOfSnapshots(db: Db, ids: readonly number[]): MountRecord[] {
