@@ -136,13 +136,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
-    this.noteMissingRoot()
     takeBackCreatedDirs()
     if (BaseCommand.batchLine) {
       this.parsed = true
       throw err
     }
     const r = renderFailure(err)
+    // A lookup that found nothing may be a mistyped --root: say so. Any other failure is its own one line.
+    if (r.kind === 'not-found') this.noteMissingRoot()
+    else this.missingRoot = undefined
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {
       this.json({error: {kind: r.kind, message: r.message, exitCode: r.exitCode}})

@@ -127,7 +127,7 @@ export class LocalSnapshotter implements Snapshotter {
       const rec = mustGet(db, this.namespace, key)
       const ref = {id, kind, parentIds: q.parentIds(db, rec)}
       if (this.driver.needsDir(ref)) {
-        const dir = await this.materialise(ref)
+        const dir = await this.materialise(ref, tx)
         try {
           // The last point a signal can stop a long copy and take it back.
           checkInterrupt()
@@ -143,13 +143,17 @@ export class LocalSnapshotter implements Snapshotter {
   }
 
   /** Build the snapshot's directory under a temp name, then rename it into place. */
-  private async materialise(ref: {id: number; kind: Kind; parentIds: number[]}): Promise<string> {
+  private async materialise(ref: {id: number; kind: Kind; parentIds: number[]}, tx: WriteTx): Promise<string> {
     const tmp = makeTempDir(this.root)
     const dir = snapshotDir(this.root, ref.id)
     try {
       await this.driver.populate(tmp, ref)
-      // Nothing has this id: a directory by that name is an orphan of a writer killed before it persisted.
-      removeTree(dir)
+      // Nothing has this id: a directory by that name is an orphan of a writer killed before it persisted,
+      // unless this process stalled and lost the lock to a writer that has since recorded the id. Check first.
+      if (fs.existsSync(dir)) {
+        tx.assertHeld()
+        removeTree(dir)
+      }
       fs.renameSync(tmp, dir)
     } catch (err) {
       removeTree(tmp)

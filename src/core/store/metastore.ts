@@ -83,6 +83,12 @@ export interface WriteTx {
    */
   commit(): void
   /**
+   * Throw unless the lock is still this process's, with a margin: call it
+   * before disk work that would harm another writer should a stalled holder
+   * have lost the lock (deleting a directory its ids claim as an orphan).
+   */
+  assertHeld(): void
+  /**
    * Only inside atomically() (`batch --atomic`), where commit() marks a point
    * and the batch commits once at its end: disk work that must follow a
    * durable commit (deleting a removed snapshot's directory) is queued here and
@@ -213,6 +219,8 @@ export class Metastore {
   async write<T>(fn: (tx: WriteTx) => Promise<T> | T, opts: {create?: boolean} = {}): Promise<T> {
     if (scope?.joined === undefined && !opts.create && !fs.existsSync(this.dir)) return this.writeNothing(fn)
     if (scope) return join(scope, this, fn, () => this.lockCreating())
+    // Compile sql.js before taking the lock: its start-up blocks the event loop, which would delay the lock's first refresh.
+    await loadSqlJs()
     const lock = await this.lockCreating()
     // A signal from here on stops the work and rolls it back (src/core/interrupt.ts); waiting for the lock, it ends the process.
     return interruptible(() => this.underLock(lock, fn))
@@ -239,6 +247,7 @@ export class Metastore {
       commit: () => {
         throw new Error(`internal: a write without the create option to ${this.dir}, which does not exist`)
       },
+      assertHeld: () => {},
     }
     try {
       const result = await fn(tx)
@@ -272,6 +281,7 @@ export class Metastore {
           }
           committed = true
         },
+        assertHeld: () => lock.assertHeld(),
       }
       try {
         const result = await fn(tx)
@@ -318,6 +328,7 @@ async function join<T>(s: {joined?: Joined}, store: Metastore, fn: (tx: WriteTx)
     db.run('SAVEPOINT w')
     const tx: WriteTx = {
       db,
+      assertHeld: () => j.lock.assertHeld(),
       // A commit point inside the batch: what came before it stays if the write fails after it, as a persisted write would.
       commit: () => {
         db.run('RELEASE w')
