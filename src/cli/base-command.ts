@@ -6,7 +6,7 @@ import type {LocalSnapshotter} from '../core/local.js'
 import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {DEFAULT_NAMESPACE, namespaceProblem} from '../core/namespaces.js'
 import {refuseNonUtf8Args} from './utf8-args.js'
-import {renderError} from './exit-codes.js'
+import {renderError, type RenderedError} from './exit-codes.js'
 import {InterruptedError} from '../core/errors.js'
 import {exitCodeOfSignal, interrupted, trapInterrupts} from '../core/interrupt.js'
 import {errorText} from './argv.js'
@@ -55,6 +55,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     namespace: namespaceFlag,
   }
 
+  /**
+   * Set by `batch` (src/commands/batch.ts) while it runs one of its lines:
+   * the line's error is thrown back to it rather than printed, and with
+   * `capture` (batch --json) so is its output.
+   */
+  static batchLine: {capture: boolean; text: string; json?: {value: unknown}} | undefined
+
   /** oclif's usage line is rebuilt from this; keep it in ctr's words. */
   static override usage: string | string[] = ''
 
@@ -73,7 +80,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       flags: ctor.flags,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
-      args: ctor.args,
+      // oclif would fill an omitted argument from piped stdin (`echo x | ctrsnap prepare a` made x the parent); no argument is read from stdin.
+      args: Object.fromEntries(Object.entries(ctor.args ?? {}).map(([name, arg]) => [name, {...arg, ignoreStdin: true}])),
       strict: ctor.strict,
     })
     this.flags = flags as CommandFlags<T>
@@ -105,7 +113,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Write exact bytes: ctr-compatible output must not pass through oclif's formatting. */
   protected out(text: string): void {
-    process.stdout.write(text)
+    if (BaseCommand.batchLine?.capture) BaseCommand.batchLine.text += text
+    else process.stdout.write(text)
   }
 
   /**
@@ -122,13 +131,17 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected json(value: unknown): void {
-    process.stdout.write(JSON.stringify(value, null, 2) + '\n')
+    if (BaseCommand.batchLine?.capture) BaseCommand.batchLine.json = {value}
+    else process.stdout.write(JSON.stringify(value, null, 2) + '\n')
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
     takeBackCreatedDirs()
-    // Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason.
-    const r = renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
+    if (BaseCommand.batchLine) {
+      this.parsed = true
+      throw err
+    }
+    const r = renderFailure(err)
     // A lookup that found nothing may be a mistyped --root: say so. Any other failure is its own one line.
     if (r.kind === 'not-found') this.noteMissingRoot()
     else this.missingRoot = undefined
@@ -148,7 +161,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   override async finally(err: Error | undefined): Promise<unknown> {
     this.noteMissingRoot()
     const i = interrupted()
-    if (!err && i) {
+    // In a batch, the batch stops before its next line and says so.
+    if (!err && i && !BaseCommand.batchLine) {
       process.stderr.write(errorText(`${i.message}, after the command had completed`))
       process.exitCode = exitCodeOfSignal(i.signal)
     }
@@ -168,4 +182,9 @@ function refuseBooleanValues(argv: readonly string[], flags: Record<string, {typ
     const name = /^--([^=]+)=/.exec(a)?.[1]
     if (name !== undefined && bools.has(name)) throw Object.assign(new Error(`flag --${name} takes no value`), {oclif: {exit: 2}})
   }
+}
+
+/** What the user is told of a failure. Interrupted, whatever the failure it caused looks like (a killed cp, a closed pipe): the signal is the reason. */
+export function renderFailure(err: unknown): RenderedError {
+  return renderError(err instanceof InterruptedError ? err : interrupted() ?? err)
 }

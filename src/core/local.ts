@@ -145,6 +145,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
           await this.driver.removeDir(dir)
           throw err
         }
+        tx.onRollback?.(() => removeTree(dir))
       }
       return this.driver.mounts(ref)
     }, {create: true})
@@ -309,6 +310,15 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
   private removeLocked(tx: WriteTx, snaps: readonly {id: number; kind: Kind}[]): string[] {
     for (const s of snaps) q.deleteSnapshot(tx.db, s.id)
     tx.commit()
+    // In an atomic batch the records go when the batch commits: the directories too, then.
+    if (tx.afterCommit) {
+      tx.afterCommit(() => this.deleteDirs(this.moveAside(ids)))
+      return []
+    }
+    return this.moveAside(ids)
+  }
+
+  private moveAside(ids: readonly number[]): string[] {
     const doomed: string[] = []
     for (const s of snaps) {
       // Renamed under the lock so cleanup sees it as in flight, not as an orphan to race over.
@@ -340,6 +350,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     try {
       await this.store.write(tx => {
         q.insertMount(tx.db, real, mustGet(tx.db, this.namespace, key).id, rfc3339Nano())
+        tx.onRollback?.(() => unmount(real))
       })
     } catch (err) {
       await unmount(real).catch(() => {})

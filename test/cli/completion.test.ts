@@ -112,6 +112,12 @@ describe('bash completion', () => {
     expect((await bashComplete(['-'])).sort()).toEqual(['--help', '--namespace', '--root', '--snapshotter', '--version', '-h', '-n', '-v'])
   })
 
+  it('completes batch: its flags, and a file for FILE', async () => {
+    expect(await bashComplete(['ba'])).toEqual(['batch'])
+    expect((await bashComplete(['batch', '--'])).sort()).toEqual(['--atomic', '--json', '--keep-going', '--namespace', '--root', '--snapshotter'])
+    expect(await bashComplete(['batch', 'mnt'])).toEqual(['mnt-dir'])
+  })
+
   it('completes the shells of completion itself', async () => {
     expect(await bashComplete(['completion', ''])).toEqual(['bash', 'zsh'])
   })
@@ -214,6 +220,7 @@ describe('zsh completion', () => {
     expect(await zshComplete(['view', 'new', ''])).toEqual(['base'])
     expect(await zshComplete(['rm', '--root', other.dir, '--snapshotter', 'native', ''])).toEqual(['elsewhere'])
     expect(await zshComplete(['unmount', ''])).toEqual(['<files -/>'])
+    expect(await zshComplete(['batch', ''])).toEqual(['<files >'])
     expect(await zshComplete(['--root', other.dir, '--snapshotter', 'native', 'rm', ''])).toEqual(['elsewhere'])
     expect(await zshComplete(['snapshots', 'ls', '--f'])).toEqual(['--json', '--root', '--snapshotter', '--namespace', '-n', '--filter', '--quiet', '-q'])
   })

@@ -24,6 +24,12 @@ describe('prepare and view (overlayfs)', () => {
   })
   afterAll(() => tmp.cleanup())
 
+  it('an omitted PARENT is not read from piped stdin (oclif would have made the piped text the parent)', async () => {
+    expect(await ctrsnap(['prepare', 'piped'], {...o, input: 'base\n'})).toEqual({stdout: '', stderr: '', exitCode: 0})
+    expect((await ctrsnap(['ls', '--filter', 'name==piped'], o)).stdout).toBe('KEY   PARENT KIND   \npiped        Active \n')
+    expect((await ctrsnap(['rm', 'piped'], o)).exitCode).toBe(0)
+  })
+
   it('is silent without --target/--mounts (view too)', async () => {
     expect(await ctrsnap(['view', 'quiet-view', 'base'], o)).toEqual({stdout: '', stderr: '', exitCode: 0})
   })

@@ -6,7 +6,8 @@ import initSqlJs from 'sql.js'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {CorruptStoreError, UnavailableError} from '../../src/core/errors.js'
 import {openSnapshotter} from '../../src/core/open.js'
-import {DB_FILE, Metastore} from '../../src/core/store/metastore.js'
+import {atomically, DB_FILE, Metastore} from '../../src/core/store/metastore.js'
+import * as q from '../../src/core/store/snapshots.js'
 import {migrate, SCHEMA_VERSION} from '../../src/core/store/schema.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {canMount, tempRoot} from '../helpers/root.js'
@@ -406,4 +407,49 @@ describe('the lock', () => {
     // A failed writer leaves at most an orphan directory, never a record without one.
     for (const id of ids) expect(fs.existsSync(path.join(s.root, 'snapshots', id))).toBe(true)
   }, 60_000)
+})
+
+describe('atomically (batch --atomic)', () => {
+  let tmp: ReturnType<typeof tempRoot>
+  beforeEach(() => {
+    tmp = tempRoot('ctrsnap-atomic-')
+  })
+  afterEach(() => tmp.cleanup())
+
+  it('joined writes commit once at the end; one that fails takes back only its own changes; reads see the uncommitted state', async () => {
+    const store = new Metastore(tmp.dir)
+    const seen = await atomically(async () => {
+      await store.write(tx => { q.insertSnapshot(tx.db, 'default', 'a', 'Active', null, 't', {}) })
+      await expect(store.write(tx => {
+        q.insertSnapshot(tx.db, 'default', 'b', 'Active', null, 't', {})
+        throw new Error('boom')
+      })).rejects.toThrow('boom')
+      // Nothing on disk yet.
+      expect(fs.existsSync(path.join(tmp.dir, DB_FILE))).toBe(false)
+      const db = await store.read()
+      return [q.getRecord(db, 'default', 'a')?.key, q.getRecord(db, 'default', 'b')?.key]
+    })
+    expect(seen).toEqual(['a', undefined])
+    const db = await store.read()
+    expect([q.getRecord(db, 'default', 'a')?.key, q.getRecord(db, 'default', 'b')?.key]).toEqual(['a', undefined])
+  })
+
+  it('a throw rolls every joined write back and runs their undo hooks, newest first; after-commit work never runs', async () => {
+    const store = new Metastore(tmp.dir)
+    await store.write(tx => { q.insertSnapshot(tx.db, 'default', 'keep', 'Active', null, 't', {}) })
+    const before = fs.readFileSync(path.join(tmp.dir, DB_FILE))
+    const log: string[] = []
+    await expect(atomically(async () => {
+      await store.write(tx => {
+        q.insertSnapshot(tx.db, 'default', 'x', 'Active', null, 't', {})
+        tx.onRollback!(() => { log.push('undo x') })
+        tx.afterCommit!(() => { log.push('after x') })
+      })
+      await store.write(tx => { tx.onRollback!(() => { log.push('undo y') }) })
+      throw new Error('line 3 failed')
+    })).rejects.toThrow('line 3 failed')
+    expect(log).toEqual(['undo y', 'undo x'])
+    expect(fs.readFileSync(path.join(tmp.dir, DB_FILE)).equals(before)).toBe(true)
+    expect(fs.existsSync(path.join(tmp.dir, `${DB_FILE}.lock`))).toBe(false)
+  })
 })

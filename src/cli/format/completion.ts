@@ -39,6 +39,7 @@ const MOUNTABLE: Positional = {type: 'snapshot', filters: ['kind==active', 'kind
 
 /** Which positional arguments name existing snapshots, and of what kind; everything else completes to nothing. */
 export const POSITIONALS: Record<string, {positionals: Positional[]; rest?: Positional}> = {
+  batch: {positionals: [{type: 'file'}]},
   commit: {positionals: [NONE, {type: 'snapshot', filters: ['kind==active']}]},
   diff: {positionals: [ANY, COMMITTED]},
   info: {positionals: [ANY]},

@@ -2,10 +2,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type {BindParams, Database, SqlJsStatic, SqlValue} from 'sql.js'
 import {makeDirs} from '../dirs.js'
-import {CorruptStoreError, errnoText, SnapshotError, UnavailableError} from '../errors.js'
+import {CorruptStoreError, errnoText, InvalidArgumentError, SnapshotError, UnavailableError} from '../errors.js'
 import {writeFileAtomic} from './atomic-file.js'
 import {acquireLock, type Lock} from './lock.js'
-import {interruptible} from '../interrupt.js'
+import {checkInterrupt, interruptible} from '../interrupt.js'
 import {migrate} from './schema.js'
 import {loadSqlJs} from './sqljs.js'
 
@@ -88,6 +88,15 @@ export interface WriteTx {
    * have lost the lock (deleting a directory its ids claim as an orphan).
    */
   assertHeld(): void
+  /**
+   * Only inside atomically() (`batch --atomic`), where commit() marks a point
+   * and the batch commits once at its end: disk work that must follow a
+   * durable commit (deleting a removed snapshot's directory) is queued here and
+   * runs after that commit, still under the lock...
+   */
+  afterCommit?: (fn: () => void) => void
+  /** ...and disk work done before it (a created directory, a mount) registers its undo here, run if the batch rolls back. */
+  onRollback?: (fn: () => Promise<void> | void) => void
 }
 
 function storeError(action: string, file: string, err: unknown): SnapshotError {
@@ -188,6 +197,8 @@ export class Metastore {
 
   /** A snapshot of the current state; a missing file reads as an empty store and creates nothing. */
   async read(): Promise<Db> {
+    // Inside atomically(), the batch's own uncommitted state: later lines see earlier ones.
+    if (scope?.joined?.file === this.file) return new Db(scope.joined.raw)
     const {db: raw, buf} = await load(this.file)
     const SQL = await loadSqlJs()
     const db = new Db(raw, () => open(SQL, buf, this.file))
@@ -206,7 +217,8 @@ export class Metastore {
    * not as a directory that cannot be made.
    */
   async write<T>(fn: (tx: WriteTx) => Promise<T> | T, opts: {create?: boolean} = {}): Promise<T> {
-    if (!opts.create && !fs.existsSync(this.dir)) return this.writeNothing(fn)
+    if (scope?.joined === undefined && !opts.create && !fs.existsSync(this.dir)) return this.writeNothing(fn)
+    if (scope) return join(scope, this, fn, () => this.lockCreating())
     // Compile sql.js before taking the lock: its start-up blocks the event loop, which would delay the lock's first refresh.
     await loadSqlJs()
     const lock = await this.lockCreating()
@@ -280,6 +292,130 @@ export class Metastore {
       }
     } finally {
       await lock.release()
+    }
+  }
+}
+
+// ---- atomically(): one transaction for many writes (`ctrsnap batch --atomic`) ----
+
+interface Joined {
+  file: string
+  lock: Lock
+  raw: Database
+  /** The joined writes, one at a time, as the lock orders them between processes. */
+  queue: Promise<unknown>
+  after: (() => void)[]
+  undo: (() => Promise<void> | void)[]
+}
+
+let scope: {joined?: Joined} | undefined
+
+/** A write() inside atomically(): on the batch's locked database, inside a savepoint so a failed write takes back only its own changes. */
+async function join<T>(s: {joined?: Joined}, store: Metastore, fn: (tx: WriteTx) => Promise<T> | T, lock: () => Promise<Lock>): Promise<T> {
+  if (!s.joined) {
+    const held = await lock()
+    try {
+      s.joined = {file: store.file, lock: held, raw: (await load(store.file)).db, queue: Promise.resolve(), after: [], undo: []}
+    } catch (err) {
+      await held.release()
+      throw err
+    }
+  }
+  const j = s.joined
+  if (j.file !== store.file) throw new InvalidArgumentError(`an atomic batch works on one store: ${j.file} was written first, not ${store.file}`)
+  const run = j.queue.then(async () => {
+    const db = new Db(j.raw)
+    db.run('SAVEPOINT w')
+    const tx: WriteTx = {
+      db,
+      assertHeld: () => j.lock.assertHeld(),
+      // A commit point inside the batch: what came before it stays if the write fails after it, as a persisted write would.
+      commit: () => {
+        db.run('RELEASE w')
+        db.run('SAVEPOINT w')
+      },
+      afterCommit: f => { j.after.push(f) },
+      onRollback: f => { j.undo.push(f) },
+    }
+    try {
+      const result = await fn(tx)
+      db.run('RELEASE w')
+      return result
+    } catch (err) {
+      db.run('ROLLBACK TO w')
+      db.run('RELEASE w')
+      throw err
+    }
+  })
+  j.queue = run.catch(() => {})
+  return run
+}
+
+/**
+ * Run `fn` with every Metastore.write() inside it joining one transaction on
+ * one store: committed durably once `fn` returns, or, if it throws, not at all,
+ * with the disk work of the writes undone (their onRollback hooks, newest
+ * first). A kill before the commit leaves the file as it was and at worst
+ * directories no record points to, which `cleanup` removes: the crash rule of
+ * every creation.
+ */
+export async function atomically<T>(fn: () => Promise<T>): Promise<T> {
+  if (scope) throw new Error('atomically() does not nest')
+  const s: {joined?: Joined} = {}
+  scope = s
+  let result: T
+  try {
+    try {
+      // A signal rolls the batch back rather than ending the process under it.
+      result = await interruptible(async () => {
+        const r = await fn()
+        await s.joined?.queue
+        checkInterrupt()
+        return r
+      })
+      if (s.joined) {
+        const j = s.joined
+        j.lock.assertHeld()
+        let data: Uint8Array
+        try {
+          data = j.raw.export()
+        } catch (err) {
+          throw storeError('serialise', j.file, err)
+        }
+        try {
+          writeFileAtomic(j.file, data)
+        } catch (err) {
+          throw storeError('write', j.file, err)
+        }
+      }
+    } catch (err) {
+      scope = undefined
+      for (const undo of (s.joined?.undo ?? []).reverse()) {
+        try {
+          await undo()
+        } catch {
+          // left for cleanup, as a killed batch would leave it
+        }
+      }
+      throw err
+    }
+    scope = undefined
+    // Durable now: what had to wait for the commit. A failure here changes nothing of it.
+    let failed: unknown
+    for (const after of s.joined?.after ?? []) {
+      try {
+        after()
+      } catch (err) {
+        failed ??= err
+      }
+    }
+    if (failed !== undefined) throw failed
+    return result
+  } finally {
+    scope = undefined
+    if (s.joined) {
+      s.joined.raw.close()
+      await s.joined.lock.release()
     }
   }
 }
