@@ -7,7 +7,7 @@ import {SNAPSHOTTERS} from '../core/snapshotter.js'
 import {DEFAULT_NAMESPACE, namespaceProblem} from '../core/namespaces.js'
 import {refuseNonUtf8Args} from './utf8-args.js'
 import {renderError, type RenderedError} from './exit-codes.js'
-import {InterruptedError} from '../core/errors.js'
+import {InterruptedError, NotFoundError} from '../core/errors.js'
 import {exitCodeOfSignal, interrupted, trapInterrupts} from '../core/interrupt.js'
 import {errorText} from './argv.js'
 import {mountLines} from './format/mounts.js'
@@ -142,8 +142,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       throw err
     }
     const r = renderFailure(err)
-    // A lookup that found nothing may be a mistyped --root: say so. Any other failure is its own one line.
-    if (r.kind === 'not-found') this.noteMissingRoot()
+    // A lookup in the store that found nothing may be a mistyped --root: say so. Any other failure is its own one line.
+    if (err instanceof NotFoundError && err.inStore) this.noteMissingRoot()
     else this.missingRoot = undefined
     if (process.env.DEBUG) process.stderr.write(`${err.stack ?? err}\n`)
     if (this.jsonEnabled()) {

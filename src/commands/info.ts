@@ -17,7 +17,7 @@ export default class Info extends BaseCommand<typeof Info> {
       .stat(this.args.key)
       .catch((err: unknown) => {
         // Name where it was looked for: a missing key is often a wrong --root or --snapshotter.
-        throw isKind(err, 'not-found') ? new NotFoundError(`${(err as Error).message} ${this.where()}`) : err
+        throw isKind(err, 'not-found') ? new NotFoundError(`${(err as Error).message} ${this.where()}`, true) : err
       })
     if (this.jsonEnabled()) this.json(infoJson(info))
     else this.out(goJson(ctrInfo(info)) + '\n')

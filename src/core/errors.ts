@@ -21,7 +21,8 @@ export class SnapshotError extends Error {
 }
 
 export class NotFoundError extends SnapshotError {
-  constructor(message: string) { super('not-found', message) }
+  /** `inStore`: a lookup of a snapshot or mount in the store (which a mistyped --root would explain), not of a file or image. */
+  constructor(message: string, readonly inStore = false) { super('not-found', message) }
 }
 
 export class AlreadyExistsError extends SnapshotError {

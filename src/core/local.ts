@@ -18,7 +18,7 @@ import {checkInterrupt} from './interrupt.js'
 
 function mustGet(db: Db, ns: string, key: string): q.SnapshotRecord {
   const rec = q.getRecord(db, ns, key)
-  if (!rec) throw new NotFoundError(`snapshot "${key}" does not exist`)
+  if (!rec) throw new NotFoundError(`snapshot "${key}" does not exist`, true)
   return rec
 }
 
@@ -129,7 +129,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
       let parentId: number | null = null
       if (parent !== '') {
         const p = q.getRecord(db, this.namespace, parent)
-        if (!p) throw new NotFoundError(`parent snapshot "${parent}" does not exist`)
+        if (!p) throw new NotFoundError(`parent snapshot "${parent}" does not exist`, true)
         if (p.kind !== 'Committed') throw new InvalidArgumentError(`parent "${parent}" is ${article(p.kind)}, not a committed snapshot`)
         parentId = p.id
       }
@@ -145,7 +145,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
           await this.driver.removeDir(dir)
           throw err
         }
-        tx.onRollback?.(() => removeTree(dir))
+        tx.onRollback?.(() => this.driver.removeDir(dir))
       }
       return this.driver.mounts(ref)
     }, {create: true})
@@ -312,13 +312,13 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     tx.commit()
     // In an atomic batch the records go when the batch commits: the directories too, then.
     if (tx.afterCommit) {
-      tx.afterCommit(() => this.deleteDirs(this.moveAside(ids)))
+      tx.afterCommit(() => this.deleteDirs(this.moveAside(snaps)))
       return []
     }
-    return this.moveAside(ids)
+    return this.moveAside(snaps)
   }
 
-  private moveAside(ids: readonly number[]): string[] {
+  private moveAside(snaps: readonly {id: number; kind: Kind}[]): string[] {
     const doomed: string[] = []
     for (const s of snaps) {
       // Renamed under the lock so cleanup sees it as in flight, not as an orphan to race over.
@@ -370,7 +370,7 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
     const doomed: string[] = []
     const result = await this.store.write(async tx => {
       const rec = q.mountRecord(tx.db, this.namespace, real)
-      if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`)
+      if (!rec) throw new NotFoundError(`no snapshot mounted by ctrsnap at ${target}`, true)
       if (opts.remove) {
         // Every refusal before the unmount, so a refused --rm leaves the mount as it was.
         this.assertNoChildren(tx.db, rec.key, rec.snapshotId)

@@ -94,7 +94,7 @@ export interface WriteTx {
    * durable commit (deleting a removed snapshot's directory) is queued here and
    * runs after that commit, still under the lock...
    */
-  afterCommit?: (fn: () => void) => void
+  afterCommit?: (fn: () => Promise<void> | void) => void
   /** ...and disk work done before it (a created directory, a mount) registers its undo here, run if the batch rolls back. */
   onRollback?: (fn: () => Promise<void> | void) => void
 }
@@ -304,7 +304,7 @@ interface Joined {
   raw: Database
   /** The joined writes, one at a time, as the lock orders them between processes. */
   queue: Promise<unknown>
-  after: (() => void)[]
+  after: (() => Promise<void> | void)[]
   undo: (() => Promise<void> | void)[]
 }
 
@@ -404,7 +404,7 @@ export async function atomically<T>(fn: () => Promise<T>): Promise<T> {
     let failed: unknown
     for (const after of s.joined?.after ?? []) {
       try {
-        after()
+        await after()
       } catch (err) {
         failed ??= err
       }
