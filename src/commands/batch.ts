@@ -1,4 +1,5 @@
 import fs from 'node:fs'
+import {keepCreatedDirs} from '../core/dirs.js'
 import {Args, Command, Flags, type Config} from '@oclif/core'
 import {BaseCommand, renderFailure} from '../cli/base-command.js'
 import {errorText, normalizeArgv} from '../cli/argv.js'
@@ -147,6 +148,7 @@ Each line's writes are persisted before the next line runs, as separate commands
       } finally {
         BaseCommand.batchLine = undefined
       }
+      keepCreatedDirs()
       report({exitCode: 0, result: line.json ? line.json.value : null, ...(line.text ? {output: line.text} : {})})
       return 'ok'
     } catch (err) {

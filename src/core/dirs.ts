@@ -57,6 +57,11 @@ export function takeBackCreatedDirs(): void {
   made.length = 0
 }
 
+/** A command succeeded: what it made stays (batch runs many commands in one process). */
+export function keepCreatedDirs(): void {
+  made.length = 0
+}
+
 function isDir(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory()
