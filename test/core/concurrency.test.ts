@@ -77,7 +77,7 @@ describe('the lock against a writer that stalls', () => {
   it('a writer whose event loop is blocked past the stale time writes nothing, and the writer that took the lock over loses nothing', async () => {
     const env = {CTRSNAP_LOCK_STALE_MS: '4000'}
     const dir = path.join(root.dir, 'native')
-    await new Metastore(dir).write(() => {}) // the schema exists before the race
+    await new Metastore(dir).write(() => {}, {create: true}) // the schema exists before the race
     const blocker = execa('node', [WORKER, 'block', dir, '6000'], {env, reject: false})
     // Wait until it holds the lock, then ask for it: we get it once it is stale.
     await new Promise<void>(resolve => blocker.stdout!.once('data', () => resolve()))

@@ -74,7 +74,7 @@ if (cmd === 'ops') {
   const store = new Metastore(dir)
   try {
     await store.write(tx => {
-      tx.db.run("INSERT INTO snapshots (key, kind, created, updated) VALUES ('blocked', 'Active', 'x', 'x')")
+      tx.db.run("INSERT INTO snapshots (namespace, key, kind, created, updated) VALUES ('default', 'blocked', 'Active', 'x', 'x')")
       out({blocking: true})
       // A synchronous stretch longer than the stale window: the refresh timer cannot run.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(ms))
