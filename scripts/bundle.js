@@ -37,7 +37,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   outfile: tmp,
-  external: ['sql.js', 'execa', 'proper-lockfile', '@oclif/plugin-help', 'typescript', 'ts-node', 'tsx'],
+  external: ['cli-table3', 'sql.js', 'execa', 'proper-lockfile', '@oclif/plugin-help', 'typescript', 'ts-node', 'tsx'],
   // oclif is CommonJS: give its require() calls (node builtins, package.json) a real require.
   banner: {js: `import {createRequire as __ctrsnapRequire} from 'node:module'; const require = __ctrsnapRequire(import.meta.url);`},
   metafile: true,

@@ -145,6 +145,21 @@ describe('cleanup command', () => {
     expect(fs.existsSync(path.join(root.dir, 'none'))).toBe(false)
   })
 
+  it('on a terminal, the report is a table with the same items and total; piped, the plain lines (needs script(1))', async () => {
+    await ctrsnap(['prepare', 'a'], {root: root.dir})
+    const orphan = path.join(root.dir, 'overlayfs', 'snapshots', '50')
+    fs.mkdirSync(orphan)
+    const tty = await execa('script', ['-qec', `node bin/run.js cleanup --dry-run`, '/dev/null'], {env: {CTRSNAP_ROOT: root.dir, TERM: 'xterm'}, stripFinalNewline: false})
+    const out = tty.stdout.replace(/\r\n/g, '\n')
+    const row = out.split('\n').find(l => l.includes(orphan))
+    expect(row).toMatch(/^│ would remove │ \/\S+\/50 +│ directory with no snapshot record +│ +4\.0 KiB │$/)
+    expect(out).toMatch(/^┌─+┬/)
+    expect(out.endsWith('would reclaim 1 item, 4.0 KiB\n')).toBe(true)
+    expect(fs.existsSync(orphan)).toBe(true)
+    const piped = await ctrsnap(['cleanup', '--dry-run'], {root: root.dir})
+    expect(piped.stdout).toBe(`would remove ${orphan} (directory with no snapshot record, 4.0 KiB)\nwould reclaim 1 item, 4.0 KiB\n`)
+  })
+
   it('prints what it would remove and then what it reclaimed', async () => {
     const o = {root: root.dir}
     await ctrsnap(['prepare', 'a'], o)
