@@ -104,6 +104,21 @@ function storeError(action: string, file: string, err: unknown): SnapshotError {
   return new UnavailableError(`cannot ${action} ${file}: ${errnoText(err)}`, {cause: err})
 }
 
+/** Serialise the database and replace `file` with it atomically and durably. */
+function persist(raw: Database, file: string): void {
+  let data: Uint8Array
+  try {
+    data = raw.export()
+  } catch (err) {
+    throw storeError('serialise', file, err)
+  }
+  try {
+    writeFileAtomic(file, data)
+  } catch (err) {
+    throw storeError('write', file, err)
+  }
+}
+
 const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
 
 /**
@@ -268,17 +283,7 @@ export class Metastore {
         db,
         commit: () => {
           lock.assertHeld()
-          let data: Uint8Array
-          try {
-            data = raw.export()
-          } catch (err) {
-            throw storeError('serialise', this.file, err)
-          }
-          try {
-            writeFileAtomic(this.file, data)
-          } catch (err) {
-            throw storeError('write', this.file, err)
-          }
+          persist(raw, this.file)
           committed = true
         },
         assertHeld: () => lock.assertHeld(),
@@ -376,17 +381,7 @@ export async function atomically<T>(fn: () => Promise<T>): Promise<T> {
       if (s.joined) {
         const j = s.joined
         j.lock.assertHeld()
-        let data: Uint8Array
-        try {
-          data = j.raw.export()
-        } catch (err) {
-          throw storeError('serialise', j.file, err)
-        }
-        try {
-          writeFileAtomic(j.file, data)
-        } catch (err) {
-          throw storeError('write', j.file, err)
-        }
+        persist(j.raw, j.file)
       }
     } catch (err) {
       scope = undefined
