@@ -5,7 +5,7 @@ import {execa} from 'execa'
 import {openSnapshotter} from '../../src/core/open.js'
 import {isKind} from '../../src/core/errors.js'
 import {MAX_OVERLAY_LOWERS} from '../../src/core/mount.js'
-import {canMount, tempRoot} from '../helpers/root.js'
+import {canMount, tempRootFor} from '../helpers/root.js'
 import {ctrsnap} from '../helpers/cli.js'
 
 /** A chain of `n` committed layers l0..l{n-1}, layer i adding file f{i}. */
@@ -19,9 +19,9 @@ async function buildChain(s: ReturnType<typeof openSnapshotter>, n: number): Pro
   }
 }
 
-for (const snapshotter of ['overlayfs', 'native']) {
+for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
   describe.skipIf(!canMount)(`a ${MAX_OVERLAY_LOWERS}-layer chain on ${snapshotter} (needs root on Linux)`, () => {
-    const root = tempRoot()
+    const root = tempRootFor(snapshotter)
     const s = openSnapshotter({root: root.dir, snapshotter})
     const target = path.join(root.dir, 'mnt')
 
@@ -77,10 +77,18 @@ for (const snapshotter of ['overlayfs', 'native']) {
         expect(fs.existsSync(t)).toBe(false)
         await expect(s.stat('top501')).rejects.toThrow('snapshot "top501" does not exist')
       })
-    } else {
+    } else if (snapshotter === 'native') {
       it('native binds one full copy, so 501 layers mount too', async () => {
         await s.view('top501', `l${MAX_OVERLAY_LOWERS}`, {mountAt: target})
         expect(fs.readdirSync(target).length).toBe(MAX_OVERLAY_LOWERS + 1)
+        await s.unmount(target, {remove: true})
+      })
+    } else {
+      it('btrfs mounts one subvolume whatever the depth: 501 layers mount too, with ctr\'s one short line', async () => {
+        const mounts = await s.view('top501', `l${MAX_OVERLAY_LOWERS}`, {mountAt: target})
+        expect(mounts).toEqual([{type: 'btrfs', source: expect.stringMatching(/^\/dev\//), options: [expect.stringMatching(/^subvolid=\d+$/), 'ro']}])
+        expect(fs.readdirSync(target).length).toBe(MAX_OVERLAY_LOWERS + 1)
+        expect(() => fs.writeFileSync(path.join(target, 'x'), '')).toThrow(/EROFS/)
         await s.unmount(target, {remove: true})
       })
     }

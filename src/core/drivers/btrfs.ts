@@ -19,7 +19,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import {makeDirs} from '../dirs.js'
-import {CorruptStoreError, UnsupportedFilesystemError} from '../errors.js'
+import {CorruptStoreError, ExternalCommandError, UnsupportedFilesystemError} from '../errors.js'
 import {run} from '../exec.js'
 import {MountInTheWayError, mountedInside, removeTree} from '../fs/remove.js'
 import {mountsInside, readMountinfo, useOf, type MountinfoEntry} from '../mount.js'
@@ -168,11 +168,31 @@ const isSubvolume = (st: fs.Stats): boolean => st.isDirectory() && st.ino === 25
 
 const btrfs = (...args: string[]): Promise<string> => run('btrfs', args)
 
+/**
+ * `btrfs -q ARGS`, then the id of the subvolume at `dir`, in one spawn: a
+ * spawn costs more than either (btrfs prints no id when it makes a
+ * subvolume). A failure reads as btrfs's own.
+ */
+async function btrfsThenRootId(args: string[], dir: string): Promise<number> {
+  try {
+    return parseRootId(await run('sh', ['-c', 'btrfs -q "$@" && exec btrfs inspect-internal rootid "$0"', dir, ...args]))
+  } catch (err) {
+    if (err instanceof ExternalCommandError && err.command === 'sh') throw new ExternalCommandError('btrfs', args, err.stderr)
+    throw err
+  }
+}
+
 export class BtrfsDriver implements Driver {
   readonly name = 'btrfs' as const
   /** Each snapshot is a full tree, as native's: a layer is applied with its deletions. */
   readonly layerFormat = 'deletions' as const
   #device: string | undefined
+  /**
+   * The subvolume the last build made, by st_dev (unique among live
+   * subvolumes), for the mounts() that create() asks next: taken once, so it
+   * never outlives that one call.
+   */
+  #built: {dev: number; id: number} | undefined
 
   /** `root` is the snapshotter root (`<root>/btrfs`); `shownRoot` the user's --root, for messages. */
   constructor(readonly root: string, readonly shownRoot: string = root) {}
@@ -229,14 +249,16 @@ export class BtrfsDriver implements Driver {
    */
   async build(dest: string, s: Omit<SnapshotRef, 'id'>): Promise<void> {
     const parent = s.parentIds[0]
+    let id: number
     if (parent === undefined) {
-      await btrfs('-q', 'subvolume', 'create', dest)
+      id = await btrfsThenRootId(['subvolume', 'create', dest], dest)
       fs.chmodSync(dest, 0o755)
-      return
+    } else {
+      const from = this.dirOf({id: parent, kind: 'Committed'})
+      if (!fs.existsSync(from)) throw new CorruptStoreError(`the parent's subvolume ${from} is missing`)
+      id = await btrfsThenRootId(['subvolume', 'snapshot', ...(s.kind === 'View' ? ['-r'] : []), from, dest], dest)
     }
-    const from = this.dirOf({id: parent, kind: 'Committed'})
-    if (!fs.existsSync(from)) throw new CorruptStoreError(`the parent's subvolume ${from} is missing`)
-    await btrfs('-q', 'subvolume', 'snapshot', ...(s.kind === 'View' ? ['-r'] : []), from, dest)
+    this.#built = {dev: fs.lstatSync(dest).dev, id}
   }
 
   /**
@@ -265,6 +287,8 @@ export class BtrfsDriver implements Driver {
    * it, as in containerd: that mount then shows an empty, deleted tree.
    */
   async removeDir(p: string): Promise<void> {
+    // A deleted subvolume's st_dev is free for another: forget what build saw.
+    this.#built = undefined
     const st = fs.lstatSync(p, {throwIfNoEntry: false})
     if (!st) return
     if (!isSubvolume(st)) return removeTree(p)
@@ -294,7 +318,11 @@ export class BtrfsDriver implements Driver {
   }
 
   async mounts(s: SnapshotRef): Promise<Mount[]> {
-    return btrfsMounts(this.device(), await this.subvolId(this.dirOf(s)), s.kind)
+    const dir = this.dirOf(s)
+    const built = this.#built
+    this.#built = undefined
+    const id = built !== undefined && built.dev === fs.lstatSync(dir).dev ? built.id : await this.subvolId(dir)
+    return btrfsMounts(this.device(), id, s.kind)
   }
 
   /** containerd's usage of an active snapshot: everything in it without a parent, else what differs from the parent. */
