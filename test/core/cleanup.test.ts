@@ -6,7 +6,7 @@ import {openSnapshotter} from '../../src/core/open.js'
 import {Db, Metastore} from '../../src/core/store/metastore.js'
 import {insertMount} from '../../src/core/store/snapshots.js'
 import {ctrsnap} from '../helpers/cli.js'
-import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
+import {canMount, loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const KILLPOINTS = path.resolve('test/helpers/killpoints.mjs')
 
@@ -17,7 +17,7 @@ vi.hoisted(() => { process.env.CTRSNAP_LOCK_STALE_MS = '3000' })
 const btrfs = (...args: string[]) => execa('btrfs', ['-q', ...args])
 
 for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
-  describe(`cleanup on ${snapshotter}`, () => {
+  describe.skipIf(loopSkips(snapshotter))(`cleanup on ${snapshotter}${loopNote(snapshotter)}`, () => {
     let root: ReturnType<typeof tempRoot>
     let s: ReturnType<typeof openSnapshotter>
     let snaps: string

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {openSnapshotter} from '../../src/core/open.js'
 import {Metastore} from '../../src/core/store/metastore.js'
-import {tempRoot, tempRootFor} from '../helpers/root.js'
+import {loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
 const worker = (args: string[], env: Record<string, string> = {}) => execa('node', [WORKER, ...args], {env, reject: false})
@@ -23,7 +23,7 @@ function assertFreshBuild(): void {
 const KIND_DIRS: Record<string, string[]> = {overlayfs: ['snapshots'], native: ['snapshots'], btrfs: ['active', 'snapshots', 'view']}
 
 for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
-  describe(`sixteen processes on one ${snapshotter} root`, () => {
+  describe.skipIf(loopSkips(snapshotter))(`sixteen processes on one ${snapshotter} root${loopNote(snapshotter)}`, () => {
     let root: ReturnType<typeof tempRoot>
     beforeEach(() => {
       assertFreshBuild()

@@ -3,7 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {afterEach, beforeAll, beforeEach, describe, expect, it, vi} from 'vitest'
-import {tempRoot, tempRootFor} from '../helpers/root.js'
+import {loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 // Every case waits for a killed writer's lock to go stale: this process judges it with the
 // shortest window (read at import, so set before it) instead of the 10 s default. Takeover after
@@ -108,7 +108,7 @@ async function assertCleanupReclaims(s: Snapshotter): Promise<void> {
 const base = ['base:Committed:', 'work:Active:base']
 
 for (const snapshotter of ['overlayfs', 'native', 'btrfs'] as const) {
-  describe.concurrent(`SIGKILL during ${snapshotter} writes`, () => {
+  describe.skipIf(loopSkips(snapshotter)).concurrent(`SIGKILL during ${snapshotter} writes${loopNote(snapshotter)}`, () => {
     /**
      * Run a test on a root with base (committed, one file), work (active child
      * of base) and gone (active, one file). Tests here run concurrently (most of
@@ -214,7 +214,7 @@ for (const snapshotter of ['overlayfs', 'native', 'btrfs'] as const) {
 
 describe('a directory fsync that fails after metadata.db was renamed into place', () => {
   for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
-    it(`${snapshotter}: the rename committed it, so prepare succeeds and the record keeps its directory`, async () => {
+    it.skipIf(loopSkips(snapshotter))(`${snapshotter}: the rename committed it, so prepare succeeds and the record keeps its directory${loopNote(snapshotter)}`, async () => {
       const root = tempRootFor(snapshotter)
       try {
         const r = await execa('node', [WORKER, 'dir-fsync-fails', root.dir, snapshotter, 'k'], {reject: false})

@@ -24,3 +24,7 @@ export const isRoot = process.getuid?.() === 0
 export const isLinux = process.platform === 'linux'
 /** Real mounts need root on Linux; on CI both hold, so nothing skips there. */
 export const canMount = isRoot && isLinux
+
+/** A btrfs test makes a loop btrfs, which needs root on Linux: without, it skips, and its name says so (this suffix). */
+export const loopSkips = (snapshotter: string): boolean => snapshotter === 'btrfs' && !canMount
+export const loopNote = (snapshotter: string): string => (snapshotter === 'btrfs' ? ' (needs root on Linux)' : '')
