@@ -8,6 +8,7 @@ import {ExternalCommandError, UnsupportedFilesystemError} from '../../src/core/e
 import {MountInTheWayError} from '../../src/core/fs/remove.js'
 import {readMountinfo, type MountinfoEntry} from '../../src/core/mount.js'
 import {makeLoopBtrfs, type LoopBtrfs} from '../helpers/btrfs.js'
+import {BIN} from '../helpers/cli.js'
 import {isMountPoint} from '../helpers/mount.js'
 import {canMount, tempRoot} from '../helpers/root.js'
 
@@ -231,6 +232,17 @@ describe.skipIf(!canMount)('btrfs driver on a loop btrfs (needs root)', () => {
     expect((err as Error).message).toMatch(/^btrfs failed: ERROR: target path already exists/)
     await expect(d.build(d.tempPath('Active'), {kind: 'Active', parentIds: [999]})).rejects.toThrow(`the parent's subvolume ${d.dirOf({id: 999, kind: 'Committed'})} is missing`)
     await d.removeDir(a)
+  })
+
+  it('without btrfs-progs a command fails with one line saying so, exit 7, and leaves nothing', async () => {
+    const root = path.join(fsys.dir, 'no-progs')
+    // Only node on PATH: no btrfs (nor anything else ctrsnap could run).
+    const bin = path.join(fsys.dir, '..', 'only-node')
+    fs.mkdirSync(bin)
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'))
+    const r = await execa(path.join(bin, 'node'), [BIN, 'prepare', 'a'], {env: {PATH: bin, CTRSNAP_ROOT: root, CTRSNAP_SNAPSHOTTER: 'btrfs', DEBUG: ''}, extendEnv: false, reject: false})
+    expect({code: r.exitCode, stderr: r.stderr}).toEqual({code: 7, stderr: 'ctrsnap: btrfs failed: btrfs is not installed or not on PATH (it is in btrfs-progs)'})
+    expect(fs.existsSync(root)).toBe(false)
   })
 
   it('removeDir deletes subvolumes a user nested inside a snapshot first, and a plain directory as a directory', async () => {

@@ -20,7 +20,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {makeDirs} from '../dirs.js'
 import {CorruptStoreError, ExternalCommandError, UnsupportedFilesystemError} from '../errors.js'
-import {run} from '../exec.js'
+import {onPath, run} from '../exec.js'
 import {MountInTheWayError, mountedInside, removeTree} from '../fs/remove.js'
 import {mountsInside, readMountinfo, useOf, type MountinfoEntry} from '../mount.js'
 import type {Kind, Mount, Usage} from '../snapshotter.js'
@@ -174,6 +174,7 @@ const btrfs = (...args: string[]): Promise<string> => run('btrfs', args)
  * subvolume). A failure reads as btrfs's own.
  */
 async function btrfsThenRootId(args: string[], dir: string): Promise<number> {
+  if (!onPath('btrfs')) throw new ExternalCommandError('btrfs', args, 'btrfs is not installed or not on PATH (it is in btrfs-progs)')
   try {
     return parseRootId(await run('sh', ['-c', 'btrfs -q "$@" && exec btrfs inspect-internal rootid "$0"', dir, ...args]))
   } catch (err) {
