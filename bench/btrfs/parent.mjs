@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Make the committed parent the prepare benchmark builds on: `base`, 400 MiB of
-// incompressible data in 4,000 files of 100 KiB (100 directories of 40), made
+// Make the committed parent the prepare benchmark builds on: `base`, 400 MB (391 MiB)
+// of incompressible data in 4,000 files of 100 KiB (100 directories of 40), made
 // through the core (dist/) as `prepare base-a`, files written into its own
 // directory, `commit base base-a`. Deterministic bytes (sha256 in counter mode).
 // Usage: node bench/btrfs/parent.mjs ROOT SNAPSHOTTER

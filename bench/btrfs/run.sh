@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The btrfs snapshotter's benchmarks (issue 10), each command against its own
 # floor in the same hyperfine run:
-#   prepare on a committed parent of 400 MiB (4,000 files; bench/btrfs/parent.mjs):
-#     btrfs      vs `btrfs subvolume snapshot` of the parent's subvolume
+#   prepare on a committed parent of 400 MB (4,000 files of 100 KiB; bench/btrfs/parent.mjs):
+#     btrfs      vs `btrfs subvolume snapshot` of the parent's subvolume, and on an empty parent
+#                (the same time: nothing is copied)
 #     native     vs `cp -a` of the parent's tree (a copy: the work native does)
 #     overlayfs  vs `node -e 0` (it copies nothing either)
 #     native on btrfs vs `cp -a --reflink=auto` there (reflinks: no data copied, every inode is)
@@ -44,6 +45,8 @@ DEV=$(findmnt -no SOURCE "$BT")
 RB=$BT/r RN=$T/native RO=$T/overlay RNB=$BT/native
 for r in "$RB:btrfs" "$RN:native" "$RO:overlayfs" "$RNB:native"; do node bench/btrfs/parent.mjs "${r%%:*}" "${r##*:}" >&2; done
 PB=$RB/btrfs/snapshots/1 PN=$RN/native/snapshots/1 PNB=$RNB/native/snapshots/1
+RE=$BT/empty
+$C prepare --root "$RE" --snapshotter btrfs empty-a && $C commit --root "$RE" --snapshotter btrfs empty empty-a
 
 # Before timing: a btrfs child sees the parent's 4,000 files and owns none of its data (exclusive 0).
 $C prepare --root "$RB" --snapshotter btrfs check base
@@ -60,6 +63,7 @@ rmchild() { echo "sh -c '$C rm --root $1 --snapshotter $2 child $q; ${3:-true}'"
 add 'node -e 0' true 'node -e 0'
 add 'btrfs subvolume snapshot' "sh -c 'btrfs -q subvolume delete $BT/floor-snap $q; btrfs subvolume sync $BT >/dev/null'" "btrfs -q subvolume snapshot $PB $BT/floor-snap"
 add 'ctrsnap prepare (btrfs)|btrfs subvolume snapshot' "$(rmchild "$RB" btrfs "btrfs subvolume sync $BT >/dev/null")" "$C prepare --root $RB --snapshotter btrfs child base"
+add 'ctrsnap prepare (btrfs), on an empty parent|btrfs subvolume snapshot' "$(rmchild "$RE" btrfs "btrfs subvolume sync $BT >/dev/null")" "$C prepare --root $RE --snapshotter btrfs child empty"
 add 'cp -a' "sh -c 'rm -rf $T/floor-copy; mkdir $T/floor-copy'" "cp -a $PN/. $T/floor-copy/"
 add 'ctrsnap prepare (native)|cp -a' "$(rmchild "$RN" native)" "$C prepare --root $RN --snapshotter native child base"
 add 'ctrsnap prepare (overlayfs)|node -e 0' "$(rmchild "$RO" overlayfs)" "$C prepare --root $RO --snapshotter overlayfs child base"
@@ -88,9 +92,9 @@ bench() { # bench NAME RUNS: hyperfine over the current labels/cmds/preps, REPEA
   rm -f "${files[@]}"
 }
 labels=("${P_LABELS[@]}"); cmds=("${P_CMDS[@]}"); preps=("${P_PREPS[@]}")
-PREPARE=$(bench 'prepare on a 400 MiB parent' "$RUNS")
+PREPARE=$(bench 'prepare on a 400 MB parent' "$RUNS")
 # Sanity: every prepare left its child, with the parent's files.
-for r in "$RB:btrfs" "$RN:native" "$RO:overlayfs" "$RNB:native"; do
+for r in "$RB:btrfs" "$RE:btrfs" "$RN:native" "$RO:overlayfs" "$RNB:native"; do
   $C ls --root "${r%%:*}" --snapshotter "${r##*:}" -q | grep -qx child || { echo "no child in ${r%%:*}" >&2; exit 1; }
 done
 labels=("${U_LABELS[@]}"); cmds=("${U_CMDS[@]}"); preps=("${U_PREPS[@]}")
@@ -105,7 +109,7 @@ done
   echo "$(nproc) CPUs, Linux $(uname -r), $(node -v), $(hyperfine --version), $(btrfs --version). Stores and floors on a tmpfs; the btrfs is a loop file on it ($DEV, 8 GiB)."
   [ "$NICE" != 0 ] && echo "hyperfine ran under \`nice -n $NICE\` (every command, the floors too)."
   echo
-  echo "**prepare on a committed parent of 400 MiB (4,000 files of 100 KiB)**; between runs the child is removed (\`ctrsnap rm\`, untimed)."
+  echo "**prepare on a committed parent of 400 MB (4,000 files of 100 KiB: 391 MiB)**; between runs the child is removed (\`ctrsnap rm\`, untimed)."
   echo
   echo "$PREPARE"
   echo
