@@ -252,7 +252,7 @@ export function commandPage(c, facts) {
 export function environment(facts) {
   const fromFlags = globalFlags(facts.commands)
     .filter(g => g.flag.env && !g.users)
-    .map(({flag}) => ({name: flag.env, text: `Default for \`--${flag.name}\` (default \`${flag.default}\`).`}))
+    .map(({flag}) => ({name: flag.env, text: `Default for \`--${flag.name}\` (default \`${flag.default}\`)${flag.options ? `: ${flag.options.map(o => `\`${o}\``).join(', ')}` : ''}.`}))
   const unavailable = facts.exitCodes.find(e => e.kind === 'unavailable').code
   return [
     ...fromFlags,
@@ -287,6 +287,12 @@ export function indexPage(facts) {
     'Each command prints the mounts to use, or performs them with \\fB\\-\\-mount\\fR.',
     'As in containerd, every snapshot is in a namespace (\\fB\\-n\\fR, default \\fBdefault\\fR), a key is unique within its namespace, and a command sees only the snapshots of its own;',
     'a namespace exists while it has snapshots (\\fBnamespaces ls\\fR lists them). \\fBcleanup\\fR works on all of them at once.',
+    '.PP',
+    `The snapshotters (\\fB\\-\\-snapshotter\\fR): ${facts.snapshotters.map(n => `\\fB${esc(n)}\\fR`).join(', ')}, as containerd's.`,
+    '\\fBoverlayfs\\fR keeps each layer in a directory and mounts a child as an overlay of its layers;',
+    '\\fBnative\\fR gives each active snapshot a full copy of its parent and bind-mounts it;',
+    '\\fBbtrfs\\fR makes each snapshot a btrfs subvolume, a child a snapshot of its parent\'s (nothing is copied), and mounts it by subvolume id.',
+    `For \\fBbtrfs\\fR the root must be on a btrfs file system: anywhere else every command fails with \\fBctrsnap: \\fIROOT\\fB is not on a btrfs file system\\fR and exit status ${facts.exitCodes.find(e => e.kind === 'unsupported-filesystem').code}; it runs \\fBbtrfs\\fR(8) for subvolumes.`,
   )
   lines.push('.SH COMMANDS')
   for (const c of commands) {
@@ -317,8 +323,11 @@ export function indexPage(facts) {
     ['snapshots/\\fIID\\fB/fs', 'overlayfs: the layer of snapshot \\fIID\\fR (its upper directory while active).'],
     ['snapshots/\\fIID\\fB/work', "overlayfs: the work directory of an active snapshot's overlay mount."],
     ['snapshots/\\fIID', 'native: the full copy of the snapshot\'s tree.'],
-    [`snapshots/${facts.tempPrefix}*`, 'A snapshot or layer being built by a command still running; removed by the command, or by \\fBcleanup\\fR once its process is gone.'],
-    [`snapshots/${facts.removingPrefix}*`, 'A snapshot being removed; its record is already gone. \\fBcleanup\\fR finishes the job if the command was killed.'],
+    ['active/\\fIID', 'btrfs: the writable subvolume of active snapshot \\fIID\\fR (new, or a snapshot of its parent\'s).'],
+    ['view/\\fIID', 'btrfs: the read\\-only snapshot of its parent a view is (without a parent: a new subvolume, mounted read\\-only).'],
+    ['snapshots/\\fIID', 'btrfs: the read\\-only snapshot commit made of what was \\fBactive/\\fIID\\fR.'],
+    [`snapshots/${facts.tempPrefix}*`, 'A snapshot or layer being built by a command still running; removed by the command, or by \\fBcleanup\\fR once its process is gone (btrfs: in the kind\'s own directory, \\fBactive/\\fR, \\fBview/\\fR or \\fBsnapshots/\\fR).'],
+    [`snapshots/${facts.removingPrefix}*`, 'A snapshot being removed; its record is already gone. \\fBcleanup\\fR finishes the job if the command was killed (btrfs: in the kind\'s own directory, deleted with \\fBbtrfs subvolume delete\\fR).'],
   ]
   for (const [f, d] of files) lines.push('.TP', `.I ${f.includes('\\f') ? `"${f}"` : esc(f)}`, d)
   lines.push(...seeAlso([...commands.map(c => [`${BIN}\\-${esc(c.id)}`, 1]), ['ctr', 8], ['mount', 8]]))

@@ -46,7 +46,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpValue: 'DIR',
     }),
     snapshotter: Flags.string({
-      summary: 'Snapshotter to use.',
+      summary: 'Snapshotter to use (btrfs: the root must be on a btrfs file system).',
       env: 'CTRSNAP_SNAPSHOTTER',
       default: 'overlayfs',
       options: [...SNAPSHOTTERS],

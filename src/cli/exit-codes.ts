@@ -16,6 +16,7 @@ export const EXIT_CODES: readonly {code: number; kind: ErrorKind | 'internal' | 
   {code: 7, kind: 'external-command', meaning: 'a program ctrsnap runs (cp, mount, tar) failed; its stderr is in the message'},
   {code: 8, kind: 'unavailable', meaning: 'the store cannot be used now: locked by another process past the timeout, unreadable, or not writable'},
   {code: 9, kind: 'corrupt', meaning: 'metadata.db is not a ctrsnap database, or was written by a newer ctrsnap'},
+  {code: 10, kind: 'unsupported-filesystem', meaning: 'the root is not on a file system the snapshotter can use: btrfs needs a btrfs file system'},
   {code: exitCodeOfSignal('SIGINT'), kind: 'interrupted', meaning: 'interrupted by SIGINT (Ctrl-C): what the command had not yet persisted was rolled back'},
   {code: exitCodeOfSignal('SIGTERM'), kind: 'interrupted', meaning: 'interrupted by SIGTERM (kill, timeout, a CI runner): what the command had not yet persisted was rolled back'},
 ]

@@ -12,6 +12,7 @@ export type ErrorKind =
   | 'unavailable'
   | 'corrupt'
   | 'interrupted'
+  | 'unsupported-filesystem'
 
 export class SnapshotError extends Error {
   constructor(readonly kind: ErrorKind, message: string, options?: {cause?: unknown}) {
@@ -35,6 +36,11 @@ export class FailedPreconditionError extends SnapshotError {
 
 export class InvalidArgumentError extends SnapshotError {
   constructor(message: string) { super('invalid-argument', message) }
+}
+
+/** The root is not on a file system the snapshotter needs (btrfs on anything but btrfs): never a silent fallback. */
+export class UnsupportedFilesystemError extends SnapshotError {
+  constructor(message: string) { super('unsupported-filesystem', message) }
 }
 
 /** A tool we shell out to (mount, tar, cp) failed; stderr is kept for the message. */

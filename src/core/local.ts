@@ -211,7 +211,15 @@ export class LocalSnapshotter implements Snapshotter, Mounter, LayerStore {
         if (committed !== active) await this.driver.removeDir(committed)
         throw err
       }
-      return committed !== active ? active : undefined
+      if (committed === active) return undefined
+      // In an atomic batch the record changes when the batch commits: a rollback takes the new
+      // directory back, and the active one goes only once the commit is durable.
+      tx.onRollback?.(() => this.driver.removeDir(committed))
+      if (tx.afterCommit) {
+        tx.afterCommit(() => this.driver.removeDir(active))
+        return undefined
+      }
+      return active
     })
     if (moved !== undefined) await this.driver.removeDir(moved)
   }

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import {BtrfsDriver} from './drivers/btrfs.js'
 import type {Driver} from './drivers/driver.js'
 import {NativeDriver} from './drivers/native.js'
 import {OverlayDriver} from './drivers/overlay.js'
@@ -20,13 +21,14 @@ export interface OpenOptions {
 const DRIVERS: Record<SnapshotterName, (dir: string, root: string) => Driver> = {
   overlayfs: dir => new OverlayDriver(dir),
   native: dir => new NativeDriver(dir),
+  btrfs: (dir, root) => new BtrfsDriver(dir, root),
 }
 
 /** The snapshotter for `<root>/<snapshotter>/`, seeing the snapshots of one namespace. Creates nothing: the first write does. */
 export function openSnapshotter(opts: OpenOptions): LocalSnapshotter {
   const name = opts.snapshotter as SnapshotterName
   if (!SNAPSHOTTERS.includes(name)) {
-    throw new InvalidArgumentError(`unknown snapshotter "${opts.snapshotter}" (expected ${SNAPSHOTTERS.join(' or ')})`)
+    throw new InvalidArgumentError(`unknown snapshotter "${opts.snapshotter}" (expected ${SNAPSHOTTERS.slice(0, -1).join(', ')} or ${SNAPSHOTTERS.at(-1)})`)
   }
   if (opts.root === '') throw new InvalidArgumentError('root must not be empty')
   const namespace = opts.namespace ?? DEFAULT_NAMESPACE

@@ -49,7 +49,7 @@ export interface Mount {
 }
 
 /** The snapshotters, as users name them (--snapshotter, completion, docs); src/core/open.ts maps each to its driver. */
-export const SNAPSHOTTERS = ['overlayfs', 'native'] as const
+export const SNAPSHOTTERS = ['overlayfs', 'native', 'btrfs'] as const
 export type SnapshotterName = (typeof SNAPSHOTTERS)[number]
 
 export interface CreateOptions {

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {shellWords} from '../../src/cli/batch/words.js'
 import {BIN, ctrsnap} from '../helpers/cli.js'
-import {tempRoot} from '../helpers/root.js'
+import {loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-signal.mjs')
 
@@ -185,6 +185,27 @@ describe('batch', () => {
       expect(await keys()).toEqual(['b', 'c'])
       expect(await ctrsnap(['cleanup', '--dry-run'], o)).toEqual({stdout: 'would reclaim 0 items, 0.0 B\n', stderr: '', exitCode: 0})
       expect(tree().filter(f => f.startsWith('overlayfs/snapshots/') && f.split('/').length === 4)).toEqual(['overlayfs/snapshots/2/', 'overlayfs/snapshots/3/'])
+    })
+
+    it.skipIf(loopSkips('btrfs'))(`btrfs, where commit makes a new subvolume and deletes the active one: a rollback keeps the active one, a commit deletes it only once durable${loopNote('btrfs')}`, async () => {
+      const store = tempRootFor('btrfs')
+      try {
+        const b = {root: store.dir, snapshotter: 'btrfs'}
+        const dirs = (): string[] => ['active', 'snapshots', 'view'].flatMap(d => fs.readdirSync(path.join(store.dir, 'btrfs', d)).map(n => `${d}/${n}`)).sort()
+        await ctrsnap(['prepare', 'keep'], b)
+        fs.writeFileSync(path.join(store.dir, 'btrfs', 'active', '1', 'f'), 'data')
+        const failed = await ctrsnap(['batch', '--atomic'], {...b, input: 'commit done keep\nprepare c done\ninfo nope\n'})
+        expect([failed.exitCode, failed.stderr.split('\n')[1]]).toEqual([3, 'ctrsnap: --atomic: nothing was changed'])
+        expect(dirs()).toEqual(['active/1'])
+        expect(fs.readFileSync(path.join(store.dir, 'btrfs', 'active', '1', 'f'), 'utf8')).toBe('data')
+        expect((await ctrsnap(['ls', '-q'], b)).stdout).toBe('keep\n')
+        expect(await ctrsnap(['batch', '--atomic'], {...b, input: 'commit done keep\nprepare c done\n'})).toEqual({stdout: '', stderr: '', exitCode: 0})
+        expect(dirs()).toEqual(['active/2', 'snapshots/1'])
+        expect(fs.readFileSync(path.join(store.dir, 'btrfs', 'active', '2', 'f'), 'utf8')).toBe('data')
+        expect((await ctrsnap(['cleanup', '--dry-run'], b)).stdout).toBe('would reclaim 0 items, 0.0 B\n')
+      } finally {
+        store.cleanup()
+      }
     })
 
     it('refuses unmount and cleanup, whose disk work cannot be taken back, and is exclusive with --keep-going', async () => {

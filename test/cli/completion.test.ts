@@ -79,6 +79,8 @@ describe('bash completion', () => {
     expect(await bashComplete(['tree', '--format', ''])).toEqual(['text', 'dot'])
     expect(await bashComplete(['tree', '--format', '=', 'd'])).toEqual(['dot'])
     expect(await bashComplete(['ls', '--snapshotter', 'n'])).toEqual(['native'])
+    expect(await bashComplete(['ls', '--snapshotter', ''])).toEqual(['overlayfs', 'native', 'btrfs'])
+    expect(await bashComplete(['cleanup', '--snapshotter', 'b'])).toEqual(['btrfs'])
     expect(await bashComplete(['ls', '--filter', 'kind'])).toEqual(['kind==active', 'kind==view', 'kind==committed'])
     expect(await bashComplete(['info', '--root', 'mnt'])).toEqual(['mnt-dir'])
   })

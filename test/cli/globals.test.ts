@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {exitCodeFor} from '../../src/cli/exit-codes.js'
 import {BIN, ctrsnap} from '../helpers/cli.js'
-import {tempRoot} from '../helpers/root.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const USAGE = exitCodeFor('usage')
 /** As users run it: vitest's NODE_ENV=test makes oclif add a warning to usage errors (tested on its own below). */
@@ -33,6 +33,31 @@ describe('global behaviour: root, snapshotter, errors', () => {
       expect(await ctrsnap(['info', 'x'], o)).toEqual({stdout: '', stderr: `${note}ctrsnap: snapshot "x" does not exist (root ${root}, snapshotter ${snapshotter}, namespace default)\n`, exitCode: exitCodeFor('not-found')})
     }
     expect(fs.readdirSync(tmp.dir)).toEqual([])
+  })
+
+  it.skipIf(!canMount)('btrfs: every command on a root not on btrfs fails with one line and exit 10, creating nothing; a missing root on btrfs reads as on the others (needs root on Linux)', async () => {
+    // ctr answers every command with "snapshotter not loaded" then: the plugin did not load.
+    const refused = {stdout: '', stderr: `ctrsnap: ${root} is not on a btrfs file system\n`, exitCode: 10}
+    for (const args of [['ls'], ['tree'], ['usage'], ['info', 'x'], ['prepare', 'a'], ['view', 'v'], ['cleanup'], ['namespaces', 'ls']]) {
+      expect(await ctrsnap(args, {root, snapshotter: 'btrfs'}), args.join(' ')).toEqual(refused)
+    }
+    expect(fs.readdirSync(tmp.dir)).toEqual([])
+    const onBtrfs = tempRootFor('btrfs')
+    try {
+      const missing = path.join(onBtrfs.dir, 'r')
+      const note = `ctrsnap: note: root ${missing} does not exist\n`
+      expect(await ctrsnap(['ls'], {root: missing, snapshotter: 'btrfs'})).toEqual({stdout: 'KEY PARENT KIND \n', stderr: note, exitCode: 0})
+      expect(await ctrsnap(['info', 'x'], {root: missing, snapshotter: 'btrfs'})).toEqual({stdout: '', stderr: `${note}ctrsnap: snapshot "x" does not exist (root ${missing}, snapshotter btrfs, namespace default)\n`, exitCode: exitCodeFor('not-found')})
+      expect(fs.readdirSync(onBtrfs.dir)).toEqual([])
+      // The first write makes containerd's layout: the snapshotter dir 0700, a directory 0755 per kind.
+      expect(await ctrsnap(['prepare', 'a'], {root: missing, snapshotter: 'btrfs'})).toEqual({stdout: '', stderr: '', exitCode: 0})
+      const store = path.join(missing, 'btrfs')
+      expect(fs.statSync(store).mode & 0o7777).toBe(0o700)
+      expect(fs.readdirSync(store).sort()).toEqual(['active', 'metadata.db', 'snapshots', 'view'])
+      for (const d of ['active', 'snapshots', 'view']) expect(fs.statSync(path.join(store, d)).mode & 0o7777, d).toBe(0o755)
+    } finally {
+      onBtrfs.cleanup()
+    }
   })
 
   it('the first write creates the root and the snapshotter dir 0700', async () => {

@@ -1,14 +1,14 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ctrsnap} from '../helpers/cli.js'
-import {tempRoot} from '../helpers/root.js'
+import {loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
-// ls --filter and -q through the CLI, on both snapshotters. The grammar
+// ls --filter and -q through the CLI, on every snapshotter. The grammar
 // itself is tabled in test/core/filters.test.ts.
-describe.each(['overlayfs', 'native'])('ls --filter, -q (%s)', snapshotter => {
+for (const snapshotter of ['overlayfs', 'native', 'btrfs']) describe.skipIf(loopSkips(snapshotter))(`ls --filter, -q (${snapshotter})${loopNote(snapshotter)}`, () => {
   let root: ReturnType<typeof tempRoot>
   const o = (): {root: string; snapshotter: string} => ({root: root.dir, snapshotter})
   beforeAll(async () => {
-    root = tempRoot()
+    root = tempRootFor(snapshotter)
     const steps = [
       ['prepare', 'a'],
       ['commit', 'base', 'a'],

@@ -3,7 +3,9 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {exitCodeFor} from '../../src/cli/exit-codes.js'
 import {ctrsnap} from '../helpers/cli.js'
-import {tempRoot} from '../helpers/root.js'
+import {execa} from 'execa'
+import {sharedLoopBtrfs} from '../helpers/btrfs.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const USAGE = exitCodeFor('usage')
 /** As users run it: vitest's NODE_ENV=test makes oclif add a warning to usage errors (see globals.test.ts). */
@@ -141,5 +143,40 @@ describe('prepare and view (native)', () => {
     expect(fs.readFileSync(path.join(childDir, 'f'), 'utf8')).toBe('x')
     expect((await ctrsnap(['view', '-t', '/T', 'v', 'base'], o)).stdout).toBe(`mount -t bind ${baseDir} /T -o rbind,ro\n`)
     expect((await ctrsnap(['prepare', '--mounts', 'j', 'base'], o)).stdout).toMatch(/^\[\n {4}\{\n {8}"Type": "bind",\n {8}"Source": "[^"]+",\n {8}"Options": \[\n {12}"rbind",\n {12}"rw"\n {8}\]\n {4}\}\n\]\n$/)
+  })
+})
+
+describe.skipIf(!canMount)('prepare and view (btrfs) (needs root on Linux)', () => {
+  let tmp: ReturnType<typeof tempRoot>
+  let o: {root: string; snapshotter: string}
+  beforeAll(async () => {
+    tmp = tempRootFor('btrfs')
+    o = {root: path.join(tmp.dir, 'r'), snapshotter: 'btrfs'}
+  })
+  afterAll(() => tmp.cleanup())
+
+  const rootId = async (dir: string): Promise<string> => (await execa('btrfs', ['inspect-internal', 'rootid', dir])).stdout.trim()
+
+  it('prints ctr 1.6\'s lines: the loop device, the snapshot\'s own subvolume by id, ro for views (with or without parent)', async () => {
+    const dev = sharedLoopBtrfs().device
+    const line = (kind: 'active' | 'view', id: string): string => `mount -t btrfs ${dev} /T -o subvolid=${id}${kind === 'view' ? ',ro' : ''}\n`
+    const store = path.join(o.root, 'btrfs')
+    const a = await ctrsnap(['prepare', '-t', '/T', 'a'], o)
+    expect(a.stdout).toBe(line('active', await rootId(path.join(store, 'active', '1'))))
+    fs.writeFileSync(path.join(store, 'active', '1', 'f'), 'x')
+    expect((await ctrsnap(['commit', 'base', 'a'], o)).exitCode).toBe(0)
+    const child = await ctrsnap(['prepare', '-t', '/T', 'c', 'base'], o)
+    expect(child.stdout).toBe(line('active', await rootId(path.join(store, 'active', '2'))))
+    expect(fs.readFileSync(path.join(store, 'active', '2', 'f'), 'utf8')).toBe('x')
+    // A view is a read-only snapshot of its own, not its parent's subvolume.
+    const v = await ctrsnap(['view', '-t', '/T', 'v', 'base'], o)
+    expect(v.stdout).toBe(line('view', await rootId(path.join(store, 'view', '3'))))
+    expect(v.stdout).not.toBe(line('view', await rootId(path.join(store, 'snapshots', '1'))))
+    expect((await ctrsnap(['view', '-t', '/T', 'v0'], o)).stdout).toBe(line('view', await rootId(path.join(store, 'view', '4'))))
+    // mounts reads the same id back from disk.
+    expect((await ctrsnap(['mounts', '/T', 'c'], o)).stdout).toBe(child.stdout)
+    const j = await ctrsnap(['prepare', '--mounts', 'j', 'base'], o)
+    expect(JSON.parse(j.stdout)).toEqual([{Type: 'btrfs', Source: dev, Options: [`subvolid=${await rootId(path.join(store, 'active', '5'))}`]}])
+    expect(j.stdout).toMatch(/^\[\n {4}\{\n {8}"Type": "btrfs",\n {8}"Source": "[^"]+",\n {8}"Options": \[\n {12}"subvolid=\d+"\n {8}\]\n {4}\}\n\]\n$/)
   })
 })

@@ -1,8 +1,10 @@
 import {execa} from 'execa'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {ctrsnap, type CliResult} from '../helpers/cli.js'
+import {sharedLoopBtrfs} from '../helpers/btrfs.js'
 import {hasContainerd, startRefContainerd, type RefContainerd} from '../helpers/ref-ctr.js'
 import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 
@@ -13,6 +15,10 @@ import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
  * containerd.io/gc.root label ctr adds (ctrsnap has no GC) together with ctr's random
  * label order.
  *
+ * On btrfs both stores are on one loop btrfs (containerd's btrfs plugin loads only there),
+ * so mount lines name the same device; subvolume ids, allocated by the one file system to
+ * both tools as they go, are normalised like directories.
+ *
  * ctr quirk 1: containerd garbage-collects every view shortly after any removal. So the
  * session removes nothing once views exist, except in its last step, and before the first
  * view it waits for a GC run that started after the last removal (`ctr leases delete
@@ -21,7 +27,7 @@ import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
 
 type Step =
   | {args: string[]; code?: number} // code: ctrsnap's exit code for a step that must fail (ctr exits 1)
-  | {write: string} // put files in the active snapshot's writable dir (found from each tool's mount line)
+  | {write: string} // put files in the active snapshot's writable dir (found from, or mounted by, each tool's mount line)
   | {gcBarrier: true}
 
 const FILES: Record<string, string> = {'hello': 'world\n', 'empty': '', 'big': 'x'.repeat(5000), 'dir/sub/f': 'y'.repeat(10_000)}
@@ -120,21 +126,32 @@ interface Tool {
   gcBarrier(): Promise<void>
 }
 
-/** The writable directory of an active snapshot, from the tool's own mount line. */
-async function writableDir(tool: Tool, key: string): Promise<string> {
-  const r = await tool.run(['mounts', '/mnt/w', key])
-  expect(r.exitCode, `${tool.name} mounts ${key}: ${r.stderr}`).toBe(0)
-  const upper = /upperdir=([^,\s]+)/.exec(r.stdout)
-  if (upper) return upper[1]!
-  const bind = /^mount -t bind (\S+) /.exec(r.stdout)
-  if (!bind) throw new Error(`no writable dir in ${JSON.stringify(r.stdout)}`)
-  return bind[1]!
-}
-
 function writeFiles(dir: string): void {
   for (const [name, text] of Object.entries(FILES)) {
     fs.mkdirSync(path.dirname(path.join(dir, name)), {recursive: true})
     fs.writeFileSync(path.join(dir, name), text)
+  }
+}
+
+/**
+ * Write FILES into an active snapshot, found from the tool's own mount line: the
+ * upper or bound directory, or (btrfs, which names no directory) through a real
+ * mount of the line in a temp dir.
+ */
+async function writeInto(tool: Tool, key: string): Promise<void> {
+  const r = await tool.run(['mounts', '/mnt/w', key])
+  expect(r.exitCode, `${tool.name} mounts ${key}: ${r.stderr}`).toBe(0)
+  const upper = /upperdir=([^,\s]+)/.exec(r.stdout) ?? /^mount -t bind (\S+) /.exec(r.stdout)
+  if (upper) return writeFiles(upper[1]!)
+  const btrfs = /^mount -t btrfs (\S+) \/mnt\/w -o (\S+)\n$/.exec(r.stdout)
+  if (!btrfs) throw new Error(`no writable dir in ${JSON.stringify(r.stdout)}`)
+  const target = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrsnap-compat-w-'))
+  await execa('mount', ['-t', 'btrfs', '-o', btrfs[2]!, btrfs[1]!, target])
+  try {
+    writeFiles(target)
+  } finally {
+    await execa('umount', [target])
+    fs.rmdirSync(target)
   }
 }
 
@@ -169,6 +186,8 @@ function ctrInfoWithoutGcRoot(json: string): string {
  */
 class Normaliser {
   ids = new Map<string, number>()
+  /** btrfs subvolume ids: never reused, so never reset. */
+  subvols = new Map<string, number>()
   constructor(readonly snapshotsDir: string) {}
   reset(): void {
     this.ids.clear()
@@ -179,6 +198,10 @@ class Normaliser {
       .replace(new RegExp(`${escape(this.snapshotsDir)}(\\d+)`, 'g'), (_, id: string) => {
         if (!this.ids.has(id)) this.ids.set(id, this.ids.size + 1)
         return `<snap:${this.ids.get(id)}>`
+      })
+      .replace(/subvolid=(\d+)/g, (_, id: string) => {
+        if (!this.subvols.has(id)) this.subvols.set(id, this.subvols.size + 1)
+        return `subvolid=<subvol:${this.subvols.get(id)}>`
       })
       .replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d*[1-9])?Z/g, t => {
         if (!times.has(t)) times.set(t, times.size + 1)
@@ -198,7 +221,7 @@ async function runSession(tool: Tool): Promise<Transcript> {
   const results: Transcript['results'] = []
   for (const step of SESSION) {
     if ('write' in step) {
-      writeFiles(await writableDir(tool, step.write))
+      await writeInto(tool, step.write)
       text += `$ (write files into ${step.write})\n`
       continue
     }
@@ -232,10 +255,12 @@ const IN_DEFAULT: string[][] = [['prepare', 'a'], ['commit', 'base', 'a'], ['pre
 describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root on Linux)', () => {
   let ref: RefContainerd
   let dir: ReturnType<typeof tempRoot>
+  /** ctrsnap's root for a snapshotter: btrfs's on the loop btrfs that holds containerd's btrfs root too. */
+  const rootOf = (snapshotter: string): string => (snapshotter === 'btrfs' ? path.join(sharedLoopBtrfs().dir, 'ctrsnap') : path.join(dir.dir, snapshotter))
   beforeAll(async () => {
     // We are root: a missing containerd is a broken setup (scripts/install-deps.sh), not a reason to skip.
     expect(hasContainerd, 'containerd and ctr must be installed (scripts/install-deps.sh)').toBe(true)
-    ref = await startRefContainerd()
+    ref = await startRefContainerd({btrfsRoot: path.join(sharedLoopBtrfs().dir, 'containerd')})
     dir = tempRoot('ctrsnap-compat-')
   }, 60_000)
   afterAll(async () => {
@@ -243,7 +268,7 @@ describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root o
     dir?.cleanup()
   })
 
-  for (const snapshotter of ['overlayfs', 'native'] as const) {
+  for (const snapshotter of ['overlayfs', 'native', 'btrfs'] as const) {
     describe(snapshotter, () => {
       let ctr: Transcript
       let ours: Transcript
@@ -252,11 +277,11 @@ describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root o
       let defaultLs: string
 
       beforeAll(async () => {
-        const root = path.join(dir.dir, snapshotter)
+        const root = rootOf(snapshotter)
         const namespace = ns
         ctrTool = {
           name: 'ctr',
-          snapshotsDir: `${ref.root}/io.containerd.snapshotter.v1.${snapshotter}/snapshots/`,
+          snapshotsDir: `${snapshotter === 'btrfs' ? ref.btrfsRoot : `${ref.root}/io.containerd.snapshotter.v1.${snapshotter}`}/snapshots/`,
           run: args => ref.snapshots(args, {namespace, snapshotter}),
           // A GC run that starts after every removal so far, so none is pending when views appear.
           gcBarrier: async () => {
@@ -309,11 +334,11 @@ describe.skipIf(!canRun)('same session through ctr 1.6 and ctrsnap (needs root o
       it('namespaces ls is ctr\'s, byte for byte; the default namespace is as the session found it', async () => {
         const [theirs, mine] = await Promise.all([
           execa('ctr', ['-a', ref.socket, 'namespaces', 'ls'], {reject: false, stripFinalNewline: false}),
-          ctrsnap(['namespaces', 'ls'], {root: path.join(dir.dir, snapshotter), snapshotter}),
+          ctrsnap(['namespaces', 'ls'], {root: rootOf(snapshotter), snapshotter}),
         ])
         expect(mine).toEqual({stdout: theirs.stdout, stderr: '', exitCode: 0})
         expect(mine.stdout).toBe(`NAME${' '.repeat(ns.length - 3)}LABELS \n${ns}        \ndefault${' '.repeat(ns.length - 6)}       \n`)
-        const [theirLs, myLs] = await Promise.all([ref.snapshots(['ls'], {namespace: 'default', snapshotter}), ctrsnap(['ls'], {root: path.join(dir.dir, snapshotter), snapshotter})])
+        const [theirLs, myLs] = await Promise.all([ref.snapshots(['ls'], {namespace: 'default', snapshotter}), ctrsnap(['ls'], {root: rootOf(snapshotter), snapshotter})])
         expect(myLs.stdout).toBe(defaultLs)
         expect(myLs.stdout).toBe(theirLs.stdout)
         expect(myLs.stdout).toBe('KEY  PARENT KIND      \nbase        Committed \nc    base   Active    \n')

@@ -6,7 +6,7 @@ import {openSnapshotter} from '../../src/core/open.js'
 import {Db, Metastore} from '../../src/core/store/metastore.js'
 import {insertMount} from '../../src/core/store/snapshots.js'
 import {ctrsnap} from '../helpers/cli.js'
-import {canMount, tempRoot} from '../helpers/root.js'
+import {canMount, loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const KILLPOINTS = path.resolve('test/helpers/killpoints.mjs')
 
@@ -14,13 +14,18 @@ const KILLPOINTS = path.resolve('test/helpers/killpoints.mjs')
 // it). Takeover after the default window is proven in store.test.ts.
 vi.hoisted(() => { process.env.CTRSNAP_LOCK_STALE_MS = '3000' })
 
-for (const snapshotter of ['overlayfs', 'native']) {
-  describe(`cleanup on ${snapshotter}`, () => {
+const btrfs = (...args: string[]) => execa('btrfs', ['-q', ...args])
+
+for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
+  describe.skipIf(loopSkips(snapshotter))(`cleanup on ${snapshotter}${loopNote(snapshotter)}`, () => {
     let root: ReturnType<typeof tempRoot>
     let s: ReturnType<typeof openSnapshotter>
     let snaps: string
+    /** btrfs keeps each kind's snapshots in a directory of its own; the others all in snapshots/. */
+    const kindDirs = snapshotter === 'btrfs' ? ['active', 'snapshots', 'view'] : ['snapshots']
+    const listing = (): string[] => kindDirs.flatMap(d => fs.readdirSync(path.join(s.root, d)).map(n => `${d}/${n}`)).sort()
     beforeEach(async () => {
-      root = tempRoot()
+      root = tempRootFor(snapshotter)
       s = openSnapshotter({root: root.dir, snapshotter})
       snaps = path.join(s.root, 'snapshots')
       await s.prepare('a', '')
@@ -37,8 +42,33 @@ for (const snapshotter of ['overlayfs', 'native']) {
       root.cleanup()
     })
 
-    /** What a crash can leave: an orphan id dir (killed after rename, before persist), a temp dir of a dead process, a half-removed dir, a writer's temp file. */
-    function simulateCrashes(): string[] {
+    /**
+     * What a crash can leave: an orphan id dir (killed after rename, before persist), a temp dir of a dead process,
+     * a half-removed dir, a writer's temp file. On btrfs they are subvolumes, the committed ones read-only (which
+     * rm -rf cannot remove), plus an active/<id> whose record is committed (a commit killed after its persist).
+     */
+    async function simulateCrashes(): Promise<string[]> {
+      const tmpFile = path.join(s.root, '.metadata.db.tmp-999999999-zz')
+      if (snapshotter === 'btrfs') {
+        const sub = async (p: string, ro: boolean, data?: string): Promise<string> => {
+          await btrfs('subvolume', 'create', p)
+          if (data !== undefined) fs.writeFileSync(path.join(p, 'junk'), data)
+          if (ro) await btrfs('property', 'set', '-ts', p, 'ro', 'true')
+          return p
+        }
+        const baseId = fs.readdirSync(snaps).find(n => /^\d+$/.test(n))!
+        const left = [
+          await sub(path.join(snaps, '99'), true, 'y'.repeat(8192)),
+          await sub(path.join(s.root, 'active', baseId), false, 'z'),
+          await sub(path.join(s.root, 'view', 'new-999999999-abcdef'), true),
+          await sub(path.join(snaps, 'rm-42'), true),
+          tmpFile,
+        ]
+        fs.writeFileSync(tmpFile, 'partial')
+        // The read-only orphan is one rm -rf could not remove.
+        expect(() => fs.rmSync(path.join(snaps, '99', 'junk'))).toThrow(/EROFS/)
+        return left
+      }
       const orphan = path.join(snaps, '99')
       fs.mkdirSync(path.join(orphan, 'fs'), {recursive: true})
       fs.writeFileSync(path.join(orphan, 'fs', 'junk'), 'y'.repeat(8192))
@@ -46,36 +76,37 @@ for (const snapshotter of ['overlayfs', 'native']) {
       fs.mkdirSync(temp)
       const removing = path.join(snaps, 'rm-42')
       fs.mkdirSync(removing)
-      const tmpFile = path.join(s.root, '.metadata.db.tmp-999999999-zz')
       fs.writeFileSync(tmpFile, 'partial')
       return [orphan, temp, removing, tmpFile]
     }
 
     it('dry run lists every leftover with a size and changes nothing', async () => {
-      const left = simulateCrashes()
+      const left = await simulateCrashes()
       const before = fs.readFileSync(path.join(s.root, 'metadata.db'))
       const plan = await s.cleanup({dryRun: true})
       expect(plan.items.map(i => i.path).sort()).toEqual([...left].sort())
-      expect(plan.items.find(i => i.kind === 'orphan')!.bytes).toBeGreaterThanOrEqual(8192)
+      const orphan = plan.items.find(i => i.path === path.join(snaps, '99'))!
+      expect(orphan.kind).toBe('orphan')
+      expect(orphan.bytes).toBeGreaterThanOrEqual(8192)
       for (const p of left) expect(fs.existsSync(p)).toBe(true)
       expect(fs.readFileSync(path.join(s.root, 'metadata.db')).equals(before)).toBe(true)
     })
 
     it('removes leftovers, keeps every snapshot with a record, and a second run finds nothing', async () => {
-      const left = simulateCrashes()
+      const before = listing()
+      const left = await simulateCrashes()
       const ls = await s.walk()
-      const kept = fs.readdirSync(snaps).filter(n => /^\d+$/.test(n) && n !== '99').sort()
       const plan = await s.cleanup()
       expect(plan.items.length).toBe(left.length)
       for (const p of left) expect(fs.existsSync(p)).toBe(false)
-      expect(fs.readdirSync(snaps).sort()).toEqual(kept)
+      expect(listing()).toEqual(before)
       expect(await s.walk()).toEqual(ls)
       expect(fs.readFileSync(path.join((await s.layerPaths('work')).parents[0]!, 'data'), 'utf8')).toHaveLength(10_000)
       expect((await s.cleanup()).items).toEqual([])
     })
 
     it('skips a temp dir whose process is alive (work in flight)', async () => {
-      const inflight = path.join(snaps, `new-${process.ppid}-live01`)
+      const inflight = path.join(s.root, kindDirs[0]!, `new-${process.ppid}-live01`)
       fs.mkdirSync(inflight)
       const plan = await s.cleanup()
       expect(plan.skipped).toEqual([{path: inflight, reason: `in flight (process ${process.ppid})`}])
@@ -93,25 +124,48 @@ for (const snapshotter of ['overlayfs', 'native']) {
 
     it.skipIf(!canMount)('never touches a mounted orphan (needs root on Linux)', async () => {
       const orphan = path.join(snaps, '77')
-      fs.mkdirSync(orphan)
+      if (snapshotter === 'btrfs') await btrfs('subvolume', 'create', orphan)
+      else fs.mkdirSync(orphan)
       const t = path.join(root.dir, 'bound')
       fs.mkdirSync(t)
       await execa('mount', ['--bind', orphan, t])
-      const plan = await s.cleanup()
-      expect(plan.skipped).toEqual([{path: orphan, reason: `it is a source of the mount at ${t}`}])
+      // mountinfo names a btrfs bind by its path in the file system, as it names a subvolid mount.
+      const reason = snapshotter === 'btrfs' ? `its subvolume is mounted at ${t}` : `it is a source of the mount at ${t}`
+      expect((await s.cleanup()).skipped).toEqual([{path: orphan, reason}])
       expect(fs.existsSync(orphan)).toBe(true)
       await execa('umount', [t])
     })
 
+    if (snapshotter === 'btrfs') {
+      it.skipIf(!canMount)('never deletes an orphan subvolume mounted elsewhere by subvolid, as ctr\'s mount lines mount it (needs root on Linux)', async () => {
+        const orphan = path.join(s.root, 'active', '78')
+        await btrfs('subvolume', 'create', orphan)
+        fs.writeFileSync(path.join(orphan, 'keep'), 'me')
+        const id = (await execa('btrfs', ['inspect-internal', 'rootid', orphan])).stdout.trim()
+        const source = (await execa('findmnt', ['-no', 'SOURCE', '-T', root.dir])).stdout.trim()
+        const t = path.join(root.dir, 'bysubvolid')
+        fs.mkdirSync(t)
+        await execa('mount', ['-t', 'btrfs', '-o', `subvolid=${id}`, source, t])
+        try {
+          expect((await s.cleanup()).skipped).toEqual([{path: orphan, reason: `its subvolume is mounted at ${t}`}])
+          expect(fs.readFileSync(path.join(t, 'keep'), 'utf8')).toBe('me')
+        } finally {
+          await execa('umount', [t])
+        }
+        expect((await s.cleanup()).items.map(i => [i.kind, i.path])).toEqual([['orphan', orphan]])
+        expect(fs.existsSync(orphan)).toBe(false)
+      })
+    }
+
     it.skipIf(!canMount)('after a SIGKILLed prepare, cleanup restores agreement and the key is usable (needs root on Linux)', async () => {
-      // native is killed mid-copy of a big parent; overlayfs, which copies nothing, at a kill point:
+      // native is killed mid-copy of a big parent; overlayfs and btrfs, which copy nothing, at a kill point:
       // its directory in place, the record not yet written.
       const big = (await s.layerPaths('work')).own!
       for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(big, `f${i}`), 'z'.repeat(4096))
       await s.commit('big', 'work')
       // The victim keeps the default lock window (this process waits its lock out with a short one).
       const env: Record<string, string> = {CTRSNAP_ROOT: root.dir, CTRSNAP_SNAPSHOTTER: snapshotter, CTRSNAP_LOCK_STALE_MS: ''}
-      if (snapshotter === 'overlayfs') Object.assign(env, {NODE_OPTIONS: `--import ${KILLPOINTS}`, CTRSNAP_TEST_KILLPOINT: 'after-dir-rename'})
+      if (snapshotter !== 'native') Object.assign(env, {NODE_OPTIONS: `--import ${KILLPOINTS}`, CTRSNAP_TEST_KILLPOINT: 'after-dir-rename'})
       // Its own process group, so a kill takes cp with it, as a kill of the session would.
       const child = execa('node', [path.resolve('bin/run.js'), 'prepare', 'victim', 'big'], {env, detached: true, reject: false})
       if (snapshotter === 'native') {
@@ -125,8 +179,7 @@ for (const snapshotter of ['overlayfs', 'native']) {
       // Every record points at an existing directory where its kind needs one; no directory lacks a record.
       const db: Db = await new Metastore(s.root).read()
       const ids = db.values('SELECT id, kind, parent_id FROM snapshots').map(([id]) => String(id))
-      const dirs = fs.readdirSync(snaps)
-      for (const d of dirs) expect(ids).toContain(d)
+      for (const d of listing()) expect(ids).toContain(path.basename(d))
       expect(known.has('victim')).toBe(false) // killed before its record was written
       await s.prepare('victim', 'big')
       expect(fs.existsSync(path.join((await s.layerPaths('victim')).own!))).toBe(true)

@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {openSnapshotter} from '../../src/core/open.js'
 import {Metastore} from '../../src/core/store/metastore.js'
-import {tempRoot} from '../helpers/root.js'
+import {loopNote, loopSkips, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const WORKER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../helpers/worker-store.mjs')
 const worker = (args: string[], env: Record<string, string> = {}) => execa('node', [WORKER, ...args], {env, reject: false})
@@ -19,12 +19,15 @@ function assertFreshBuild(): void {
   }
 }
 
-for (const snapshotter of ['overlayfs', 'native']) {
-  describe(`sixteen processes on one ${snapshotter} root`, () => {
+// Where each snapshotter keeps snapshot directories (btrfs: one directory per kind).
+const KIND_DIRS: Record<string, string[]> = {overlayfs: ['snapshots'], native: ['snapshots'], btrfs: ['active', 'snapshots', 'view']}
+
+for (const snapshotter of ['overlayfs', 'native', 'btrfs']) {
+  describe.skipIf(loopSkips(snapshotter))(`sixteen processes on one ${snapshotter} root${loopNote(snapshotter)}`, () => {
     let root: ReturnType<typeof tempRoot>
     beforeEach(() => {
       assertFreshBuild()
-      root = tempRoot()
+      root = tempRootFor(snapshotter)
     })
     afterEach(() => root.cleanup())
 
@@ -51,8 +54,9 @@ for (const snapshotter of ['overlayfs', 'native']) {
       // Every record has its directory and nothing else is left on disk.
       const db = await new Metastore(s.root).read()
       const ids = db.values('SELECT id FROM snapshots ORDER BY id').map(r => String(r[0]))
-      expect(fs.readdirSync(path.join(s.root, 'snapshots')).sort()).toEqual([...ids].sort())
-      expect(fs.readdirSync(s.root).sort()).toEqual(['metadata.db', 'snapshots'])
+      const dirs = KIND_DIRS[snapshotter]!
+      expect(dirs.flatMap(d => fs.readdirSync(path.join(s.root, d))).sort()).toEqual([...ids].sort())
+      expect(fs.readdirSync(s.root).sort()).toEqual(['metadata.db', ...dirs].sort())
       expect(db.values('PRAGMA integrity_check')).toEqual([['ok']])
       expect(db.values('PRAGMA foreign_key_check')).toEqual([])
 

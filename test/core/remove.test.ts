@@ -6,7 +6,7 @@ import {SnapshotError} from '../../src/core/errors.js'
 import {MountInTheWayError, removeOnDevice, removeTree} from '../../src/core/fs/remove.js'
 import {readMountinfo} from '../../src/core/mount.js'
 import {openSnapshotter} from '../../src/core/open.js'
-import {canMount, tempRoot} from '../helpers/root.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 
 describe('removeTree', () => {
   let root: ReturnType<typeof tempRoot>
@@ -85,11 +85,11 @@ describe('removeTree', () => {
   })
 })
 
-for (const snapshotter of ['overlayfs', 'native'] as const) {
+for (const snapshotter of ['overlayfs', 'native', 'btrfs'] as const) {
   describe.skipIf(!canMount)(`rm when a mount appears inside after the check, on ${snapshotter} (needs root on Linux)`, () => {
     let root: ReturnType<typeof tempRoot>
     beforeEach(() => {
-      root = tempRoot('ctrsnap-remove-')
+      root = tempRootFor(snapshotter, 'ctrsnap-remove-')
     })
     afterEach(async () => {
       for (const e of readMountinfo().reverse()) if (e.mountPoint.startsWith(root.dir)) await execa('umount', ['-l', e.mountPoint], {reject: false})
@@ -106,8 +106,10 @@ for (const snapshotter of ['overlayfs', 'native'] as const) {
       fs.writeFileSync(path.join(mnt, 'precious'), 'keep')
       // The mount "appears" after the check: skip the check.
       ;(s as unknown as {assertNothingMountedInside: () => void}).assertNothingMountedInside = () => {}
-      const left = path.join(s.root, 'snapshots', 'rm-1')
-      const leftMnt = path.join(left, path.relative(path.join(s.root, 'snapshots', '1'), mnt))
+      // The snapshot's directory (overlayfs: around its fs/ layer), renamed aside within its own directory.
+      const dir = snapshotter === 'overlayfs' ? path.dirname(own) : own
+      const left = path.join(path.dirname(dir), 'rm-1')
+      const leftMnt = path.join(left, path.relative(dir, mnt))
       await expect(s.remove('a')).rejects.toThrow(
         `the snapshot is removed, but its directory ${left} is left: ${leftMnt} is mounted inside it; unmount it, then run ctrsnap cleanup (which leaves it alone while the mount lives)`,
       )
@@ -117,7 +119,7 @@ for (const snapshotter of ['overlayfs', 'native'] as const) {
       expect(plan).toEqual({items: [], skipped: [{path: left, reason: `${leftMnt} is mounted inside it`}]})
       await execa('umount', [leftMnt])
       expect((await s.cleanup()).items.map(i => [i.kind, i.path])).toEqual([['removing', left]])
-      expect(fs.readdirSync(path.join(s.root, 'snapshots'))).toEqual([])
+      expect(fs.readdirSync(path.dirname(dir))).toEqual([])
     })
   })
 }

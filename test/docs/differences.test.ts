@@ -1,6 +1,9 @@
+import {execa} from 'execa'
+import fs from 'node:fs'
+import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {ctrsnap} from '../helpers/cli.js'
-import {tempRoot} from '../helpers/root.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 
 // The README's "Differences from ctr snapshots", each claim run against the CLI.
 describe('README differences from ctr', () => {
@@ -43,5 +46,46 @@ describe('README differences from ctr', () => {
     const r = await ctrsnap(['info', '--json', 'nope'], {root: tmp.dir})
     expect(r.exitCode).toBe(3)
     expect(JSON.parse(r.stdout)).toEqual({error: {kind: 'not-found', message: `snapshot "nope" does not exist (root ${tmp.dir}, snapshotter overlayfs, namespace default)`, exitCode: 3}})
+  })
+})
+
+describe.skipIf(!canMount)('README differences from ctr on btrfs (needs root on Linux)', () => {
+  let tmp: ReturnType<typeof tempRoot>
+  let o: {root: string; snapshotter: string}
+  beforeEach(() => {
+    tmp = tempRootFor('btrfs')
+    o = {root: path.join(tmp.dir, 'r'), snapshotter: 'btrfs'}
+  })
+  afterEach(() => tmp.cleanup())
+  const subvolumes = async (): Promise<string[]> =>
+    (await execa('btrfs', ['subvolume', 'list', '-o', tmp.dir])).stdout.split('\n').filter(Boolean).map(l => l.replace(/^.* path /, '').replace(/^.*?\/r\/btrfs\//, ''))
+
+  it('rm deletes the subvolume before it returns (ctr leaves it to its garbage collection)', async () => {
+    expect((await ctrsnap(['prepare', 'a'], o)).exitCode).toBe(0)
+    expect((await ctrsnap(['commit', 'base', 'a'], o)).exitCode).toBe(0)
+    expect((await ctrsnap(['view', 'v', 'base'], o)).exitCode).toBe(0)
+    expect(await subvolumes()).toEqual(['snapshots/1', 'view/2'])
+    expect((await ctrsnap(['rm', 'v'], o)).exitCode).toBe(0)
+    expect(await subvolumes()).toEqual(['snapshots/1'])
+    expect((await ctrsnap(['rm', 'base'], o)).exitCode).toBe(0)
+    expect(await subvolumes()).toEqual([])
+  })
+
+  it('a subvolume mounted by hand by subvolid, as ctr\'s line mounts it, is committed and its active subvolume deleted, as ctr does', async () => {
+    const line = (await ctrsnap(['prepare', '-t', '/T', 'a'], o)).stdout
+    const [, dev, opts] = /^mount -t btrfs (\S+) \/T -o (\S+)\n$/.exec(line)!
+    const t = path.join(tmp.dir, 't')
+    fs.mkdirSync(t)
+    await execa('mount', ['-t', 'btrfs', '-o', opts!, dev!, t])
+    try {
+      fs.writeFileSync(path.join(t, 'f'), 'x')
+      expect(await ctrsnap(['commit', 'c', 'a'], o)).toEqual({stdout: '', stderr: '', exitCode: 0})
+      // The mount now shows the deleted subvolume: empty.
+      expect(fs.readdirSync(t)).toEqual([])
+    } finally {
+      await execa('umount', [t])
+    }
+    expect(await subvolumes()).toEqual(['snapshots/1'])
+    expect(fs.readFileSync(path.join(o.root, 'btrfs', 'snapshots', '1', 'f'), 'utf8')).toBe('x')
   })
 })

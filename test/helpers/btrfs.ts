@@ -9,6 +9,7 @@ import {execFileSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {afterAll} from 'vitest'
 import {hasBinary} from './ref-ctr.js'
 
 export const PREFIX = 'ctrsnap-btrfs-'
@@ -152,4 +153,42 @@ export function makeLoopBtrfs(opts: {sizeMiB?: number} = {}): LoopBtrfs {
     cleanup()
     throw err
   }
+}
+
+let shared: LoopBtrfs | undefined
+// One loop btrfs per test file (vitest runs each file in its own process): made on first use, torn down after the file's tests.
+afterAll(() => {
+  shared?.cleanup()
+  shared = undefined
+})
+
+/** This test file's loop btrfs (1 GiB, sparse), made on first use. */
+export function sharedLoopBtrfs(): LoopBtrfs {
+  shared ??= makeLoopBtrfs({sizeMiB: 1024})
+  return shared
+}
+
+/** Subvolumes at or below `dir`, deepest first (a subvolume's root directory is inode 256 on btrfs). */
+function subvolumesUnder(dir: string): string[] {
+  const found: string[] = []
+  const walk = (d: string): void => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(d)
+    } catch {
+      return
+    }
+    if (!st.isDirectory()) return
+    if (st.ino === 256) found.push(d)
+    for (const name of fs.readdirSync(d)) walk(path.join(d, name))
+  }
+  walk(dir)
+  return found.reverse()
+}
+
+/** Delete `dir` on a btrfs: its subvolumes with `btrfs subvolume delete` (rm -rf cannot remove read-only ones), then the rest. */
+export function removeBtrfsTree(dir: string): void {
+  const subvolumes = subvolumesUnder(dir)
+  if (subvolumes.length > 0) sh('btrfs', ['-q', 'subvolume', 'delete', ...subvolumes])
+  fs.rmSync(dir, {recursive: true, force: true})
 }

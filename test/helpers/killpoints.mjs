@@ -8,7 +8,8 @@ import path from 'node:path'
 
 const die = () => process.kill(process.pid, 'SIGKILL')
 const isDbTemp = p => path.basename(String(p)).startsWith('.metadata.db.tmp-')
-const isSnapDir = p => /\/snapshots\/\d+$/.test(String(p))
+// A snapshot's own directory: snapshots/<id> (overlayfs, native; btrfs committed), active/<id> and view/<id> (btrfs).
+const isSnapDir = p => /\/(snapshots|active|view)\/\d+$/.test(String(p))
 const real = {mkdirSync: fs.mkdirSync, renameSync: fs.renameSync, openSync: fs.openSync, writeSync: fs.writeSync}
 
 // In the order a write goes through them.

@@ -16,6 +16,8 @@ export interface RefContainerd {
   dir: string
   /** containerd's root: snapshots live in <root>/io.containerd.snapshotter.v1.<name>/snapshots/<n>. */
   root: string
+  /** The btrfs snapshotter's root when one was given (its `root_path`): it loads only on btrfs. */
+  btrfsRoot?: string
   socket: string
   /** `ctr -a SOCKET -n NAMESPACE snapshots --snapshotter SNAPSHOTTER ARGS...` with exact bytes. */
   snapshots(args: readonly string[], opts: {namespace: string; snapshotter: string}): Promise<CliResult>
@@ -35,7 +37,12 @@ export function hasBinary(name: string): boolean {
 
 export const hasContainerd = hasBinary('containerd') && hasBinary('ctr')
 
-export async function startRefContainerd(): Promise<RefContainerd> {
+/**
+ * `btrfsRoot`: where the btrfs snapshotter keeps its snapshots (the plugin's
+ * `root_path`, read by snapshots/btrfs/plugin); it must be on btrfs, or the
+ * plugin does not load. The rest of the daemon stays in its own temp dir.
+ */
+export async function startRefContainerd(opts: {btrfsRoot?: string} = {}): Promise<RefContainerd> {
   if (!hasContainerd) throw new Error('containerd and ctr are not installed: run scripts/install-deps.sh')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ref-ctrsnap-'))
   const root = path.join(dir, 'root')
@@ -50,6 +57,7 @@ export async function startRefContainerd(): Promise<RefContainerd> {
     `  address = "${socket}"`,
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = "${path.join(dir, 'opt')}"`,
+    ...(opts.btrfsRoot ? ['[plugins."io.containerd.snapshotter.v1.btrfs"]', `  root_path = "${opts.btrfsRoot}"`] : []),
     '',
   ].join('\n'))
   const log = fs.openSync(path.join(dir, 'log'), 'w')
@@ -87,5 +95,5 @@ export async function startRefContainerd(): Promise<RefContainerd> {
     }
     await new Promise(r => setTimeout(r, 100))
   }
-  return {dir, root, socket, snapshots, stop}
+  return {dir, root, btrfsRoot: opts.btrfsRoot, socket, snapshots, stop}
 }

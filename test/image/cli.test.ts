@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {BIN, ctrsnap} from '../helpers/cli.js'
 import {archive, buildImage, dockerSaveFiles, expectedChainIds, ociLayoutFiles, writeFiles, type BuiltImage} from '../helpers/image.js'
-import {canMount, tempRoot} from '../helpers/root.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 import {openSnapshotter} from '../../src/core/open.js'
 
 // End to end through the built CLI (npm run build first). Root is needed for
@@ -43,7 +43,18 @@ async function withStdin(args: string[], file: string, opts: {snapshotter?: stri
 
 const run = (args: string[], snapshotter = 'overlayfs') => ctrsnap(args, {root, snapshotter})
 
-describe.each(['overlayfs', 'native'])('ctrsnap unpack (%s)', snapshotter => {
+/** Anything but a snapshot's own directory (a spool, a staging dir) in the snapshot directories (btrfs: its three kinds'). */
+const strays = (snapshotter: string): string[] =>
+  ['snapshots', 'active', 'view'].map(d => path.join(root, snapshotter, d)).flatMap(d => (fs.existsSync(d) ? fs.readdirSync(d) : [])).filter(n => !/^\d+$/.test(n))
+
+describe.each(['overlayfs', 'native', 'btrfs'])('ctrsnap unpack (%s)', snapshotter => {
+  // The store where the snapshotter can live (btrfs: on the file's loop btrfs); tmp holds the images.
+  let store: ReturnType<typeof tempRoot>
+  beforeEach(() => {
+    store = tempRootFor(snapshotter, 'ctrsnap-unpack-cli-root-')
+    root = path.join(store.dir, 'root')
+  })
+  afterEach(() => store.cleanup())
   it.skipIf(!canMount)('unpacks every layer media type from an OCI archive; stdout is the top chainID only (needs root)', async () => {
     const img = everyMediaType()
     const file = path.join(tmp.dir, 'img.tar')
@@ -88,7 +99,7 @@ describe.each(['overlayfs', 'native'])('ctrsnap unpack (%s)', snapshotter => {
     const r2 = await withStdin(['unpack', '-q', '-'], oci, {snapshotter})
     expect([r2.exitCode, r2.stdout]).toEqual([0, `${other.layers[0]!.diffId}\n`])
     // The spooled copy of stdin is gone.
-    expect(fs.readdirSync(path.join(root, snapshotter, 'snapshots')).filter(n => !/^\d+$/.test(n))).toEqual([])
+    expect(strays(snapshotter)).toEqual([])
   })
 
   it.skipIf(!canMount)('two unpacks of the same image at once both succeed, one chain results (needs root)', async () => {
@@ -111,7 +122,7 @@ describe.each(['overlayfs', 'native'])('ctrsnap unpack (%s)', snapshotter => {
     expect(sa).toHaveLength(3)
     expect(sa.map((s, i) => [s, sb[i]].sort())).toEqual([['extracted', 'reused'], ['extracted', 'reused'], ['extracted', 'reused']])
     expect(JSON.parse((await run(['ls', '--json'], snapshotter)).stdout)).toHaveLength(3)
-    expect(fs.readdirSync(path.join(root, snapshotter, 'snapshots')).filter(n => !/^\d+$/.test(n))).toEqual([])
+    expect(strays(snapshotter)).toEqual([])
     expect(fs.readdirSync(path.join(root, snapshotter, 'locks'))).toEqual([])
   })
 
@@ -128,7 +139,7 @@ describe.each(['overlayfs', 'native'])('ctrsnap unpack (%s)', snapshotter => {
     expect(r.stdout).toBe('')
     expect(r.stderr).toMatch(new RegExp(`^ctrsnap: layer 2 \\(${img.layers[1]!.digest}\\): size mismatch: the manifest says \\d+ bytes, the blob has 30 \\(digest sha256:[a-f0-9]{64}\\)\\n$`))
     expect((await run(['ls'], snapshotter)).stdout).toBe(before.stdout)
-    expect(fs.readdirSync(path.join(root, snapshotter, 'snapshots')).filter(n => !/^\d+$/.test(n))).toEqual([])
+    expect(strays(snapshotter)).toEqual([])
     expect(JSON.parse((await run(['cleanup', '--dry-run', '--json'], snapshotter)).stdout)).toEqual([])
   })
 })

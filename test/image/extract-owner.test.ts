@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {ctrsnap} from '../helpers/cli.js'
 import {buildImage, expectedChainIds, ociLayoutFiles, writeFiles, type BuiltImage} from '../helpers/image.js'
-import {canMount, tempRoot} from '../helpers/root.js'
+import {canMount, tempRoot, tempRootFor} from '../helpers/root.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {openImage} from '../../src/core/image/source.js'
 import {unpackImage} from '../../src/core/image/unpack.js'
@@ -75,12 +75,20 @@ async function expectChain(snapshotter: string, img: BuiltImage): Promise<void> 
   }
 }
 
-const leftovers = (snapshotter: string): string[] => {
-  const snaps = path.join(root, snapshotter, 'snapshots')
-  return fs.readdirSync(snaps).filter(d => !/^\d+$/.test(d))
-}
+/** Anything but a snapshot's own directory in the snapshot directories (btrfs: its three kinds'). */
+const leftovers = (snapshotter: string): string[] =>
+  ['snapshots', 'active', 'view'].map(d => path.join(root, snapshotter, d)).flatMap(d => (fs.existsSync(d) ? fs.readdirSync(d) : [])).filter(d => !/^\d+$/.test(d))
 
-describe.each(['overlayfs', 'native'])('unpack SIGKILLed (%s)', snapshotter => {
+describe.each(['overlayfs', 'native', 'btrfs'])('unpack SIGKILLed (%s)', snapshotter => {
+  // The store where the snapshotter can live (btrfs: on the file's loop btrfs).
+  let base: ReturnType<typeof tempRoot>
+  beforeEach(() => {
+    base = tempRootFor(snapshotter, 'ctrsnap-extract-owner-root-')
+    root = path.join(base.dir, 'root')
+  })
+  afterEach(() => base.cleanup())
+  // An extract snapshot is active: btrfs keeps it in active/.
+  const activeDir = snapshotter === 'btrfs' ? 'active' : 'snapshots'
   for (const step of ['staged', 'prepared', 'finished']) {
     it.skipIf(!canMount)(`killed with layer 2 ${step}: cleanup removes its extract snapshot and staging, lists them first with sizes, and unpack again completes the chain (needs root)`, async () => {
       const img = fourLayers()
@@ -97,7 +105,7 @@ describe.each(['overlayfs', 'native'])('unpack SIGKILLed (%s)', snapshotter => {
         expect((await openSnapshotter({root, snapshotter}).stat(key)).labels[LABEL_EXTRACT_OWNER]).toMatch(/^\d+:\d+$/)
         const dry = await ctrsnap(['cleanup', '--dry-run'], {root, snapshotter})
         const line = dry.stdout.split('\n').find(l => l.includes(` ${chain[1]}"`))
-        expect(line).toMatch(new RegExp(`^would remove ${root}/${snapshotter}/snapshots/\\d+ \\(extract snapshot of a killed unpack "extract-\\S+ ${chain[1]}", \\d+\\.\\d (B|KiB|MiB)\\)$`))
+        expect(line).toMatch(new RegExp(`^would remove ${root}/${snapshotter}/${activeDir}/\\d+ \\(extract snapshot of a killed unpack "extract-\\S+ ${chain[1]}", \\d+\\.\\d (B|KiB|MiB)\\)$`))
         // Finished, it holds the layer (its own file, 4000 lines, on overlay; the whole tree on native).
         if (step === 'finished') expect(line).toMatch(/ \d+\.\d KiB\)$/)
       }

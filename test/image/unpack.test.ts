@@ -8,7 +8,7 @@ import {LABEL_DIGEST, LABEL_UNCOMPRESSED, streamLayer, unpackImage, type StageLa
 import {stageLayer} from '../../src/core/layer/apply.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {buildImage, expectedChainIds, ociLayoutFiles, writeFiles, type BuiltImage, type LayoutEntry} from '../helpers/image.js'
-import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {isLinux, isRoot, tempRoot, tempRootFor} from '../helpers/root.js'
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`
 const amd64 = {os: 'linux', architecture: 'amd64'}
@@ -41,17 +41,27 @@ async function unpack(sn: LocalSnapshotter, spec: string, concurrency = 3) {
   }
 }
 
-/** What must be identical before and after a failed unpack: records and the snapshots/ directory. */
+/** Where snapshot directories are: snapshots/ (btrfs: committed ones; its active/ and view/ too). */
+const SNAPSHOT_DIRS = ['snapshots', 'active', 'view']
+
+/** What must be identical before and after a failed unpack: records and the snapshot directories. */
 async function state(sn: LocalSnapshotter) {
-  const dir = path.join(sn.root, 'snapshots')
-  return {walk: (await sn.walk()).map(i => [i.name, i.kind, i.parent]), dirs: fs.existsSync(dir) ? fs.readdirSync(dir).sort() : []}
+  const dirs = SNAPSHOT_DIRS.map(d => path.join(sn.root, d)).flatMap(d => (fs.existsSync(d) ? fs.readdirSync(d) : []))
+  return {walk: (await sn.walk()).map(i => [i.name, i.kind, i.parent]), dirs: dirs.sort()}
 }
 
 // The driver is real: overlay layers are plain directories until mounted, so no mount is needed here.
-describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
+describe.each(['overlayfs', 'native', 'btrfs'] as const)('unpack on %s', snapshotter => {
   const needsRoot = !(isRoot && isLinux)
+  // The snapshotter's root, where it can live (btrfs: on the file's loop btrfs); tmp holds images and spools.
+  let base: {dir: string; cleanup: () => void}
+  beforeEach(() => {
+    base = tempRootFor(snapshotter, 'ctrsnap-unpack-root-')
+  })
+  afterEach(() => base.cleanup())
+  const rootDir = (): string => path.join(base.dir, 'root')
   it.skipIf(needsRoot)('commits each layer under its chainID on the previous one, with labels (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     const img = threeLayers()
     const res = await unpack(sn, layout('img', [{image: img}]))
     const chain = expectedChainIds(img.layers.map(l => l.diffId))
@@ -71,13 +81,13 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     await sn.prepare('probe', chain[2]!)
     const top = (await sn.layerPaths('probe')).parents[0]!
     expect(fs.readFileSync(path.join(top, 'app/main'), 'utf8')).toBe('main')
-    if (snapshotter === 'native') expect(fs.readFileSync(path.join(top, 'usr/lib'), 'utf8')).toBe('lib'.repeat(10000))
+    if (snapshotter !== 'overlayfs') expect(fs.readFileSync(path.join(top, 'usr/lib'), 'utf8')).toBe('lib'.repeat(10000))
     else expect(fs.existsSync(path.join(top, 'usr'))).toBe(false)
   })
 
   for (const concurrency of [1, 3]) {
     it.skipIf(needsRoot)(`streams ${concurrency} layer(s) at once and still commits them in order (needs root)`, async () => {
-      const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+      const sn = openSnapshotter({root: rootDir(), snapshotter})
       const img = threeLayers()
       let inFlight = 0
       let most = 0
@@ -98,7 +108,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
       expect(res.chainId).toBe(chain[2])
       const infos = await sn.walk()
       expect(infos.map(i => [i.name, i.kind, i.parent]).sort()).toEqual(chain.map((c, i) => [c, 'Committed', i === 0 ? '' : chain[i - 1]]).sort())
-      expect(fs.readdirSync(path.join(sn.root, 'snapshots')).filter(d => !/^\d+$/.test(d))).toEqual([])
+      expect((await state(sn)).dirs.filter(d => !/^\d+$/.test(d))).toEqual([])
       // Each layer's own content, in its own snapshot.
       const own = (await sn.layerPaths(chain[2]!)).own!
       expect(fs.readFileSync(path.join(own, 'app/main'), 'utf8')).toBe('main')
@@ -108,7 +118,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
   }
 
   it.skipIf(needsRoot)('reuses existing layers: a second unpack extracts nothing, a shared base is not extracted again (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     const img = threeLayers()
     const dir = layout('img', [{image: img}])
     await unpack(sn, dir)
@@ -133,7 +143,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
   })
 
   it.skipIf(needsRoot)('two unpacks of the same image at once both succeed with one chain (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     const img = threeLayers()
     const dir = layout('img', [{image: img}])
     const [a, b] = await Promise.all([unpack(sn, dir), unpack(sn, dir)])
@@ -145,7 +155,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
   })
 
   it.skipIf(needsRoot)('two unpacks of the same image at once extract each layer exactly once; the other waits and reuses it (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     const img = threeLayers()
     const dir = layout('img', [{image: img}])
     const targets: string[] = []
@@ -174,7 +184,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
   })
 
   it.skipIf(needsRoot)('refuses to build on a snapshot that has a layer chainID as its name but is not that layer (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     const img = threeLayers()
     const chain = expectedChainIds(img.layers.map(l => l.diffId))
     await sn.prepare(chain[0]!, '')
@@ -184,7 +194,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
   })
 
   it.skipIf(needsRoot)('an interrupted unpack (SIGINT in the CLI) removes what it made (needs root)', async () => {
-    const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+    const sn = openSnapshotter({root: rootDir(), snapshotter})
     await sn.prepare('keep', '')
     const before = await state(sn)
     const ctl = new AbortController()
@@ -230,7 +240,7 @@ describe.each(['overlayfs', 'native'] as const)('unpack on %s', snapshotter => {
     ]
     for (const [name, spoil, message] of cases) {
       it.skipIf(needsRoot)(`${name} (needs root)`, async () => {
-        const sn = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter})
+        const sn = openSnapshotter({root: rootDir(), snapshotter})
         // Something already there must survive untouched.
         await sn.prepare('keep', '')
         const before = await state(sn)

@@ -4,7 +4,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {applyLayer, stageLayer} from '../../src/core/layer/apply.js'
 import {InvalidArgumentError, UnavailableError} from '../../src/core/errors.js'
-import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {isLinux, isRoot, tempRoot, tempRootFor} from '../helpers/root.js'
 import {blockdev, buildTar, canary, chardev, dir, fifo, file, gnuLong, hardlink, opaque, raw, streamOf, symlink, treeOf, whiteout} from '../helpers/tar.js'
 import {entryHeader, ustarHeader} from '../../src/core/layer/tar.js'
 import type {LayerFormat} from '../../src/core/snapshotter.js'
@@ -297,27 +297,49 @@ describe.skipIf(!root)('applyLayer (needs root)', () => {
         formats: ['whiteouts'],
       },
     ]
-    for (const format of ['whiteouts', 'deletions'] as const) {
+    // overlayfs' format, native's, and native's into a btrfs subvolume (as the btrfs snapshotter applies a layer:
+    // staged outside the snapshot's subvolume, so the merge crosses file systems).
+    const variants = [
+      {format: 'whiteouts', on: ''},
+      {format: 'deletions', on: ''},
+      {format: 'deletions', on: ' into a btrfs subvolume'},
+    ] as const
+    for (const {format, on} of variants) {
       for (const c of cases) {
         if (c.formats && !c.formats.includes(format)) continue
-        it(`${format}: ${c.name}`, async () => {
+        it(`${format}${on}: ${c.name}`, async () => {
           const outside = path.join(tmp.dir, 'outside')
           const can = canary(outside)
-          const lower = mk('root', 'snapshots', '1', 'fs')
-          const target = format === 'whiteouts' ? mk('root', 'snapshots', '2', 'fs') : mk('root', 'snapshots', '2')
-          c.setup?.(target, lower, outside)
-          const p = applyLayer(streamOf(c.specs(outside), 512), {format, target, parents: format === 'whiteouts' ? [lower] : []})
-          if (c.refused) await expect(p).rejects.toBeInstanceOf(InvalidArgumentError)
-          else await p
-          can.assertUntouched()
-          expect(fs.readFileSync(can.path, 'utf8')).toBe('canary\n')
-          if (!c.refused) {
-            const t = treeOf(target)
-            for (const [k, v] of Object.entries(t)) expect(v.xattrs, k).not.toContain('trusted.overlay.redirect')
-            if (c.name.startsWith('symlink already')) expect(t['etc']).toMatchObject({type: 'dir'})
+          const store = on ? tempRootFor('btrfs', 'ctrsnap-layer-') : undefined
+          try {
+            const snaps = path.join(store?.dir ?? tmp.dir, 'root', 'snapshots')
+            const lower = path.join(snaps, '1', 'fs')
+            fs.mkdirSync(lower, {recursive: true})
+            const target = path.join(snaps, '2', ...(format === 'whiteouts' ? ['fs'] : []))
+            if (store) {
+              execFileSync('btrfs', ['-q', 'subvolume', 'create', target])
+              // applyLayer stages next to the target: outside the subvolume, another st_dev.
+              expect(fs.statSync(snaps).dev).not.toBe(fs.statSync(target).dev)
+            } else {
+              fs.mkdirSync(target, {recursive: true})
+            }
+            c.setup?.(target, lower, outside)
+            const p = applyLayer(streamOf(c.specs(outside), 512), {format, target, parents: format === 'whiteouts' ? [lower] : []})
+            if (c.refused) await expect(p).rejects.toBeInstanceOf(InvalidArgumentError)
+            else await p
+            can.assertUntouched()
+            expect(fs.readFileSync(can.path, 'utf8')).toBe('canary\n')
+            if (!c.refused) {
+              const t = treeOf(target)
+              for (const [k, v] of Object.entries(t)) expect(v.xattrs, k).not.toContain('trusted.overlay.redirect')
+              if (c.name.startsWith('symlink already')) expect(t['etc']).toMatchObject({type: 'dir'})
+              expect(Object.keys(t).filter(k => k.startsWith('new-'))).toEqual([])
+            }
+            // no staging dir left behind
+            expect(fs.readdirSync(snaps).sort()).toEqual(['1', '2'])
+          } finally {
+            store?.cleanup()
           }
-          // no staging dir left behind
-          expect(fs.readdirSync(path.join(tmp.dir, 'root', 'snapshots')).sort()).toEqual(['1', '2'])
         })
       }
     }

@@ -11,15 +11,11 @@ import {TarScanner, type TarEntry} from '../../src/core/layer/tar.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {readMountinfo} from '../../src/core/mount.js'
-import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {isLinux, isRoot, tempRootFor} from '../helpers/root.js'
 import {blockdev, buildTar, chardev, dir, fifo, file, hardlink, opaque, streamOf, symlink, treeOf, whiteout, type Node} from '../helpers/tar.js'
 
 const root = isRoot && isLinux
 let tmp: {dir: string; cleanup: () => void}
-beforeEach(() => {
-  tmp = tempRoot('ctrsnap-diff-')
-})
-afterEach(() => tmp.cleanup())
 
 const base = () =>
   buildTar([
@@ -105,9 +101,14 @@ function entries(tar: Buffer): TarEntry[] {
 const sha = (b: Buffer): string => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`
 
 describe.skipIf(!root)('diff (needs root)', () => {
-  for (const sn of ['overlayfs', 'native'] as const) {
+  for (const sn of ['overlayfs', 'native', 'btrfs'] as const) {
     describe(sn, () => {
       let snap: LocalSnapshotter
+      // The root where the snapshotter can live (btrfs: on the file's loop btrfs).
+      beforeEach(() => {
+        tmp = tempRootFor(sn, 'ctrsnap-diff-')
+      })
+      afterEach(() => tmp.cleanup())
       beforeEach(async () => {
         snap = openSnapshotter({root: tmp.dir, snapshotter: sn})
         await layer(snap, 'base', '', base())
@@ -177,7 +178,8 @@ describe.skipIf(!root)('diff (needs root)', () => {
         const {blob: full} = await diffBuf(snap, 'top', '')
         await layer(snap, 'rt3', '', full)
         expect(await merged(snap, 'rt3')).toEqual(await merged(snap, 'top'))
-        expect(fs.readdirSync(path.join(tmp.dir, sn, 'snapshots')).filter(n => n.startsWith('new-'))).toEqual([])
+        const dirs = ['snapshots', 'active', 'view'].map(d => path.join(tmp.dir, sn, d)).filter(d => fs.existsSync(d))
+        expect(dirs.flatMap(d => fs.readdirSync(d)).filter(n => n.startsWith('new-'))).toEqual([])
       })
 
       it('an xattr-only change (through a real mount of the active snapshot) is part of the diff', async () => {

@@ -9,7 +9,7 @@ import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
 import {ctrsnap} from '../helpers/cli.js'
 import {buildImage, expectedChainIds, ociLayoutFiles, writeFiles} from '../helpers/image.js'
-import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {isLinux, isRoot, tempRoot, tempRootFor} from '../helpers/root.js'
 import {buildTar, dir, file, gnuLong, hardlink, join, opaque, streamOf, symlink, treeOf, whiteout, type Node} from '../helpers/tar.js'
 
 // Names are bytes end to end (containerd extracts them byte for byte): names that
@@ -21,6 +21,17 @@ beforeEach(() => {
   tmp = tempRoot('ctrsnap-names-')
 })
 afterEach(() => tmp.cleanup())
+
+/** A snapshotter root where `sn` can live (btrfs: on the file's loop btrfs), removed after the test. */
+const stores: ReturnType<typeof tempRoot>[] = []
+const rootFor = (sn: string): string => {
+  const t = tempRootFor(sn, 'ctrsnap-names-root-')
+  stores.push(t)
+  return path.join(t.dir, 'root')
+}
+afterEach(() => {
+  for (const t of stores.splice(0)) t.cleanup()
+})
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1')
 /** The key treeOf gives a path: text when it is UTF-8, else its bytes in hex. */
@@ -84,12 +95,12 @@ function expectTopTree(t: Record<string, Node>): void {
 }
 
 describe.skipIf(!root)('names that are not UTF-8 (needs root)', () => {
-  for (const sn of ['overlayfs', 'native'] as const) {
+  for (const sn of ['overlayfs', 'native', 'btrfs'] as const) {
     it(`${sn}: unpack extracts them byte for byte, plain and as whiteouts; usage counts them`, async () => {
       const tars = layers()
       const image = buildImage(tars.map(tar => ({entries: [], tar, compression: 'gzip' as const})))
       const src = writeFiles(path.join(tmp.dir, 'image'), ociLayoutFiles([{image}]))
-      const ctrRoot = path.join(tmp.dir, 'root')
+      const ctrRoot = rootFor(sn)
       const r = await ctrsnap(['unpack', '--quiet', src], {root: ctrRoot, snapshotter: sn})
       expect(r.stderr).toBe('')
       expect(r.exitCode).toBe(0)
@@ -113,7 +124,7 @@ describe.skipIf(!root)('names that are not UTF-8 (needs root)', () => {
     })
 
     it(`${sn}: diff of a snapshot holding them round-trips (diff, apply on the parent, same tree)`, async () => {
-      const snap = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter: sn})
+      const snap = openSnapshotter({root: rootFor(sn), snapshotter: sn})
       const layer = async (name: string, parent: string, tar: Buffer): Promise<void> => {
         await snap.prepare(`x-${name}`, parent)
         const p = await snap.layerPaths(`x-${name}`)

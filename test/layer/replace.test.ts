@@ -3,7 +3,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {applyLayer} from '../../src/core/layer/apply.js'
 import type {LocalSnapshotter} from '../../src/core/local.js'
 import {openSnapshotter} from '../../src/core/open.js'
-import {isLinux, isRoot, tempRoot} from '../helpers/root.js'
+import {isLinux, isRoot, tempRoot, tempRootFor} from '../helpers/root.js'
 import {blockdev, buildTar, chardev, dir, fifo, file, hardlink, opaque, streamOf, symlink, treeOf, whiteout, type Node, type Spec} from '../helpers/tar.js'
 
 // A path that comes again with another type: the later entry wins, replacing
@@ -19,6 +19,17 @@ beforeEach(() => {
   tmp = tempRoot('ctrsnap-replace-')
 })
 afterEach(() => tmp.cleanup())
+
+/** A snapshotter root where `sn` can live (btrfs: on the file's loop btrfs), removed after the test. */
+const stores: ReturnType<typeof tempRoot>[] = []
+const rootFor = (sn: string): string => {
+  const t = tempRootFor(sn, 'ctrsnap-replace-root-')
+  stores.push(t)
+  return path.join(t.dir, 'root')
+}
+afterEach(() => {
+  for (const t of stores.splice(0)) t.cleanup()
+})
 
 const KINDS = ['file', 'dir', 'dirc', 'symlink', 'symdir', 'hardlink', 'fifo', 'char', 'block'] as const
 type Kind = (typeof KINDS)[number]
@@ -69,11 +80,11 @@ async function merged(snap: LocalSnapshotter, key: string): Promise<Record<strin
 }
 
 describe.skipIf(!root)('a path replaced by another type (needs root)', () => {
-  for (const sn of ['overlayfs', 'native'] as const) {
+  for (const sn of ['overlayfs', 'native', 'btrfs'] as const) {
     describe(sn, () => {
       let snap: LocalSnapshotter
       beforeEach(() => {
-        snap = openSnapshotter({root: path.join(tmp.dir, 'root'), snapshotter: sn})
+        snap = openSnapshotter({root: rootFor(sn), snapshotter: sn})
       })
       // What remains of A then B at one path: B, and A's content if both are directories.
       const remains = (a: Kind, b: Kind, p: string): Spec[] => [...entries(b, p, 'b'), ...(a === 'dirc' && isDir(b) ? [file(`${p}/inner-a`, 'inner', {mtime: 1003})] : [])]
